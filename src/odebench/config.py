@@ -1,0 +1,129 @@
+"""Loading, validating and resolving config.yaml.
+
+The Snakefile and every entry point validate the same way: against the JSON
+schema in ``workflow/schemas/config.schema.yaml`` plus the few checks a schema
+cannot express, failing with one line that names the offending key and what is
+allowed (:class:`ConfigError`), before any work is done.
+
+``resolve`` turns the config into what one budget means (its seeds, tolerances
+and per-family settings, with top-level overrides applied); ``mnist_run`` gives
+the complete, self-contained config of one training run, which is what a run
+stores and hashes.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from odebench.models import MODELS, ODE_MODELS
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
+SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """An invalid config; the message is one line naming the key."""
+
+
+def _key_path(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One line: the key, the offending value and what the schema allows."""
+    key = _key_path(error.absolute_path)
+    if error.validator == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{key}: {error.instance!r} is not allowed; choose one of: {allowed}"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"{key}: {error.instance!r} has the wrong type; expected {expected}"
+    return f"{key}: {error.message}"
+
+
+def load_schema(path: Path = SCHEMA) -> dict[str, Any]:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def validate(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> None:
+    """Raise :class:`ConfigError` unless ``config`` is valid.
+
+    Reports the most specific error first, so that e.g. an unknown model name
+    points at ``budgets.cpu.mnist.models.2`` rather than at ``budgets``.
+    """
+    schema = load_schema(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = list(validator.iter_errors(dict(config)))
+    if errors:
+        worst = max(errors, key=lambda e: (len(e.absolute_path), -len(e.message)))
+        raise ConfigError(f"invalid config: {_describe(worst)}")
+
+
+def load(path: Path = DEFAULT_CONFIG, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Read, override (top-level keys) and validate a config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"invalid config: {path} not found")
+    with open(path) as f:
+        config = yaml.safe_load(f)
+    if not isinstance(config, dict):
+        raise ConfigError(f"invalid config: {path} does not hold a mapping")
+    config.update(overrides or {})
+    validate(config)
+    return config
+
+
+def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The selected budget with top-level ``seeds`` / ``tolerances`` overrides applied."""
+    budget = config["budget"]
+    resolved = copy.deepcopy(dict(config["budgets"][budget]))
+    resolved["budget"] = budget
+    for key in ("seeds", "tolerances"):
+        if config.get(key) is not None:
+            resolved[key] = list(config[key])
+    resolved["device"] = config["device"]
+    resolved["threads"] = config["threads"]
+    resolved["data"] = dict(config["data"])
+    return resolved
+
+
+def mnist_arms(resolved: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One entry per Table 1 arm: ODE models once per tolerance, the others once."""
+    arms = []
+    for model in resolved["mnist"]["models"]:
+        if model in ODE_MODELS:
+            arms += [{"model": model, "tol": float(tol)} for tol in resolved["tolerances"]]
+        else:
+            arms.append({"model": model, "tol": None})
+    return arms
+
+
+def mnist_run(
+    resolved: Mapping[str, Any], model: str, seed: int, tol: float | None
+) -> dict[str, Any]:
+    """The complete config of one MNIST training run (stored with its results)."""
+    if model not in MODELS:
+        raise ConfigError(f"invalid config: model {model!r} is not one of: {', '.join(MODELS)}")
+    if (tol is None) == (model in ODE_MODELS):
+        raise ConfigError(f"invalid config: tol must be given for, and only for, {sorted(ODE_MODELS)}")
+    run = copy.deepcopy(dict(resolved["mnist"]))
+    run.pop("models")
+    run.update(
+        family="mnist",
+        budget=resolved["budget"],
+        model=model,
+        seed=int(seed),
+        tol=None if tol is None else float(tol),
+        device=resolved["device"],
+        data=resolved["data"]["mnist_npz"],
+    )
+    return run

@@ -1,0 +1,51 @@
+"""Every path the pipeline writes, in one place (rules, entry points and tests use it).
+
+Layout under ``results/<budget>/``::
+
+    runs/<family>/<arm>/seed<seed>/   one training run: config.json, metrics.json,
+                                      history.csv, train.log (+ git-ignored
+                                      checkpoint.pt and model.pt)
+    tables/                           tidy tables (csv, md, tex)
+    figures/                          png figures
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = Path("results")
+
+
+def arm_name(model: str, tol: float | None) -> str:
+    """``odenet-tol0.001`` for ODE models, the bare model name for the others."""
+    return model if tol is None else f"{model}-tol{tol:g}"
+
+
+def parse_arm(arm: str) -> tuple[str, float | None]:
+    model, sep, tol = arm.partition("-tol")
+    return model, (float(tol) if sep else None)
+
+
+def budget_dir(budget: str) -> Path:
+    return RESULTS / budget
+
+
+def run_dir(budget: str, family: str, arm: str, seed: int | str) -> Path:
+    return budget_dir(budget) / "runs" / family / arm / f"seed{seed}"
+
+
+def tables_dir(budget: str) -> Path:
+    return budget_dir(budget) / "tables"
+
+
+def figures_dir(budget: str) -> Path:
+    return budget_dir(budget) / "figures"
+
+
+# Files inside a run directory.
+CONFIG_JSON = "config.json"
+METRICS_JSON = "metrics.json"
+HISTORY_CSV = "history.csv"
+TRAIN_LOG = "train.log"
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
