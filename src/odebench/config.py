@@ -28,6 +28,10 @@ DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
 SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 
+#: Top-level keys a user overrides with a list on the command line.
+LIST_OVERRIDES = ("seeds", "tolerances")
+
+
 class ConfigError(ValueError):
     """An invalid config; the message is one line naming the key."""
 
@@ -52,6 +56,30 @@ def _describe(error: jsonschema.ValidationError) -> str:
 def load_schema(path: Path = SCHEMA) -> dict[str, Any]:
     with open(path) as f:
         return yaml.safe_load(f)
+
+
+def _number(text: str) -> Any:
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
+
+
+def coerce_cli_values(config: dict[str, Any]) -> dict[str, Any]:
+    """Give ``--config seeds=[0,1]`` the numbers the user meant, in place.
+
+    Snakemake parses list values of ``--config`` with YAML's BaseLoader, which
+    keeps every element a string; ``null`` stays the string "null" too.
+    """
+    for key in LIST_OVERRIDES:
+        value = config.get(key)
+        if isinstance(value, str) and value in ("null", "None", "~"):
+            config[key] = None
+        elif isinstance(value, list):
+            config[key] = [_number(v) if isinstance(v, str) else v for v in value]
+    return config
 
 
 def validate(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> None:

@@ -1,0 +1,20 @@
+# odebench: a reproducible benchmark of "Neural Ordinary Differential Equations"
+# (Chen et al., NeurIPS 2018). Run `snakemake --cores 2`; see README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/mnist.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+rule all:
+    input:
+        PLAN.targets(),
+    default_target: True

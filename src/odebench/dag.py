@@ -1,0 +1,55 @@
+"""What the Snakemake DAG runs for a config: its runs, their configs and outputs.
+
+The rule files stay declarative by asking a :class:`Plan` for their inputs,
+outputs and parameters; tests ask the same object, so the DAG and the tests
+cannot disagree about which runs a budget contains.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from odebench import config as configuration
+from odebench import paths
+
+
+class Plan:
+    """The runs and products of one validated config."""
+
+    def __init__(self, config: dict[str, Any], schema: Path = configuration.SCHEMA):
+        configuration.coerce_cli_values(config)
+        configuration.validate(config, schema)
+        self.run = configuration.resolve(config)
+        self.budget: str = self.run["budget"]
+        self.results = str(paths.budget_dir(self.budget))
+        self.gpu = 1 if self.run["device"] == "cuda" else 0
+        self.mnist_arms = [
+            paths.arm_name(arm["model"], arm["tol"]) for arm in configuration.mnist_arms(self.run)
+        ]
+
+    def mnist_run_config(self, wildcards: Any) -> str:
+        """The resolved run config of ``{arm}/seed{seed}`` as JSON (a rule parameter)."""
+        model, tol = paths.parse_arm(wildcards.arm)
+        run = configuration.mnist_run(self.run, model, int(wildcards.seed), tol)
+        return json.dumps(run, sort_keys=True)
+
+    def mnist_metrics(self) -> list[str]:
+        return [
+            str(paths.run_dir(self.budget, "mnist", arm, seed) / paths.METRICS_JSON)
+            for arm in self.mnist_arms
+            for seed in self.run["seeds"]
+        ]
+
+    def mnist_runtime_min(self) -> int:
+        """Generous wall-time request of one training job, for cluster schedulers."""
+        return 10 + 15 * self.run["mnist"]["epochs"]
+
+    def table1_outputs(self) -> list[str]:
+        prefix = paths.tables_dir(self.budget) / "table1_mnist"
+        return [f"{prefix}.{ext}" for ext in ("csv", "md", "tex")]
+
+    def targets(self) -> list[str]:
+        """Everything ``rule all`` asks for."""
+        return self.table1_outputs()

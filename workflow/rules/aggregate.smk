@@ -1,0 +1,22 @@
+# Aggregation: tables from the runs' metrics (never from a glob: exactly the configured runs).
+
+
+rule table1:
+    input:
+        metrics=PLAN.mnist_metrics(),
+        reference="paper/reference.yaml",
+    output:
+        PLAN.table1_outputs(),
+    params:
+        prefix=lambda wildcards, output: Path(output[0]).with_suffix(""),
+    log:
+        f"{RESULTS}/logs/table1.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m odebench.tables table1 {input.metrics} --reference {input.reference}"
+        " --out {params.prefix} > {log} 2>&1"

@@ -1,0 +1,15 @@
+# Shared by every rule file: the validated config and the plan of runs and products.
+import sys
+from pathlib import Path
+
+from odebench import paths
+from odebench.config import ConfigError
+from odebench.dag import Plan
+
+# Validate before anything runs: one line naming the bad key, nothing written.
+try:
+    PLAN = Plan(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+except ConfigError as err:
+    sys.exit(f"odebench: {err}")
+
+RESULTS = PLAN.results
