@@ -142,7 +142,9 @@ def mnist_run(
     if model not in MODELS:
         raise ConfigError(f"invalid config: model {model!r} is not one of: {', '.join(MODELS)}")
     if (tol is None) == (model in ODE_MODELS):
-        raise ConfigError(f"invalid config: tol must be given for, and only for, {sorted(ODE_MODELS)}")
+        raise ConfigError(
+            f"invalid config: tol must be given for, and only for, {sorted(ODE_MODELS)}"
+        )
     run = copy.deepcopy(dict(resolved["mnist"]))
     run.pop("models")
     run.update(

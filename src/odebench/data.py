@@ -74,7 +74,9 @@ def verify_checksum(path: Path, expected: str, algorithm: str = "sha256") -> Non
         raise DataError(f"{path}: file not found")
     actual = file_digest(path, algorithm)
     if actual != expected:
-        raise DataError(f"{path}: {algorithm} is {actual}, expected {expected} (corrupt or wrong file)")
+        raise DataError(
+            f"{path}: {algorithm} is {actual}, expected {expected} (corrupt or wrong file)"
+        )
 
 
 # -- the pickled split --------------------------------------------------------------
@@ -176,7 +178,11 @@ def read_idx(path: Path) -> np.ndarray:
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
         raise DataError(f"{path}: {len(raw) - header} data bytes, shape {shape} needs {expected}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(raw, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
 def arrays_from_idx(directory: Path, verify: bool = True) -> dict[str, np.ndarray]:
@@ -255,7 +261,9 @@ def load_mnist(path: Path, device: torch.device | str = "cpu") -> dict[str, torc
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m odebench.data", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m odebench.data", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--out", type=Path, required=True, help="the .npz to write")
     parser.add_argument("--mnist-dir", type=Path, default=None, help="directory of the IDX files")
     args = parser.parse_args(argv)

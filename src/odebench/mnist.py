@@ -214,7 +214,9 @@ class Trainer:
         for step in range(self.steps_per_epoch):
             idx = order[step * batch : (step + 1) * batch]
             x = random_crop(self.x_train[idx], CROP_PADDING, generator)
-            loss, n_wrong, f, b = self.train_step(x, self.y_train[idx], meter if step == 0 else None)
+            loss, n_wrong, f, b = self.train_step(
+                x, self.y_train[idx], meter if step == 0 else None
+            )
             if step == 0:
                 activation_nfe = f
             loss_sum += loss * len(idx)
@@ -276,7 +278,7 @@ class Trainer:
                 self.save_checkpoint()
         return "completed", ""
 
-    def metrics(self, status: str, detail: str, wall_seconds: float, threads: int) -> dict:
+    def metrics(self, status: str, detail: str, wall_seconds: float, prov: dict) -> dict:
         last = self.history[-1] if self.history else None
         metrics: dict[str, Any] = {
             "family": "mnist",
@@ -325,7 +327,7 @@ class Trainer:
             n_test=len(self.x_test),
             wall_seconds=wall_seconds,
             config=self.run,
-            provenance=provenance(self.run, self.device, self.run["seed"]) | {"threads": threads},
+            provenance=prov,
         )
         return metrics
 
@@ -365,6 +367,8 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
         "run %s seed %d on %s, %d threads: %s",
         paths.arm_name(run["model"], run["tol"]), run["seed"], device, threads, json.dumps(run),
     )  # fmt: skip
+    # Provenance is taken when the run starts: the code that trained it.
+    prov = provenance(run, device, run["seed"]) | {"threads": threads}
     trainer = Trainer(run, out_dir, device)
     log.info(
         "%d parameters, %d training / %d validation / %d test images, %d steps per epoch",
@@ -373,7 +377,7 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
     )  # fmt: skip
     status, detail = trainer.fit()
     write_history(out_dir / paths.HISTORY_CSV, trainer.history)
-    metrics = trainer.metrics(status, detail, time.perf_counter() - started, threads)
+    metrics = trainer.metrics(status, detail, time.perf_counter() - started, prov)
     artifacts.write_json(out_dir / paths.METRICS_JSON, metrics)
     log.info(
         "%s: status %s, test error %s%%, best val error %s%% (epoch %s)",
@@ -394,7 +398,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", help="override config.yaml's budget")
     parser.add_argument("--model", help="mlp | resnet | rknet | odenet | stem")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tol", type=float, default=None, help="solver tolerance of ODE models (default: the budget's first)")
+    parser.add_argument(
+        "--tol",
+        type=float,
+        default=None,
+        help="solver tolerance of ODE models (default: the budget's first)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr

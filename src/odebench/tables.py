@@ -243,7 +243,9 @@ TABLES: dict[str, Callable[[Sequence[Path], dict[str, Any], Path], pd.DataFrame]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m odebench.tables", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m odebench.tables", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("product", choices=sorted(TABLES))
     parser.add_argument("metrics", nargs="+", type=Path, help="metrics.json of every run")
     parser.add_argument("--out", type=Path, required=True, help="output prefix (no suffix)")
