@@ -28,7 +28,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,8 @@ class Trainer:
             self.optimizer, lr_milestones(run, self.steps_per_epoch), gamma=run["lr_decay"]
         )
         self.history: list[EpochRecord] = []
+        # Per training step: epoch, step, loss, nfe_forward, nfe_backward, seconds.
+        self.steps: list[list[float]] = []
         self.best = {"val_error_pct": math.inf, "epoch": 0, "state": None}
 
     # -- checkpointing --------------------------------------------------------------
@@ -162,6 +164,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "history": [asdict(r) for r in self.history],
+                "steps": self.steps,
                 "best": self.best,
             },
         )
@@ -177,6 +180,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.history = [EpochRecord(**r) for r in state["history"]]
+        self.steps = state["steps"]
         self.best = state["best"]
         log.info("resumed from %s after epoch %d", self.checkpoint_path, len(self.history))
         return True
@@ -211,12 +215,15 @@ class Trainer:
         nfe_b: list[int] = []
         meter = SavedTensorMeter()
         start = time.perf_counter()
+        epoch_steps = []
         for step in range(self.steps_per_epoch):
+            step_start = time.perf_counter()
             idx = order[step * batch : (step + 1) * batch]
             x = random_crop(self.x_train[idx], CROP_PADDING, generator)
             loss, n_wrong, f, b = self.train_step(
                 x, self.y_train[idx], meter if step == 0 else None
             )
+            epoch_steps.append([epoch, step + 1, loss, f, b, time.perf_counter() - step_start])
             if step == 0:
                 activation_nfe = f
             loss_sum += loss * len(idx)
@@ -234,6 +241,7 @@ class Trainer:
                     seen / elapsed,
                 )  # fmt: skip
         seconds = time.perf_counter() - start
+        self.steps += epoch_steps
         val = evaluate(self.model, self.x_val, self.y_val, run["eval_batch_size"])
         return EpochRecord(
             epoch=epoch,
@@ -340,15 +348,20 @@ class _null_context:
         return False
 
 
-def write_history(path: Path, history: list[EpochRecord]) -> None:
-    fields = list(EpochRecord.__dataclass_fields__)
-    rows = [asdict(r) for r in history]
+STEP_FIELDS = ("epoch", "step", "loss", "nfe_forward", "nfe_backward", "seconds")
 
+
+def write_csv(path: Path, fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=fields)
-    writer.writeheader()
+    writer = csv.writer(text)
+    writer.writerow(fields)
     writer.writerows(rows)
     artifacts.write_text(path, text.getvalue())
+
+
+def write_history(path: Path, history: list[EpochRecord]) -> None:
+    fields = list(EpochRecord.__dataclass_fields__)
+    write_csv(path, fields, ([getattr(r, f) for f in fields] for r in history))
 
 
 def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, Any]:
@@ -377,6 +390,7 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
     )  # fmt: skip
     status, detail = trainer.fit()
     write_history(out_dir / paths.HISTORY_CSV, trainer.history)
+    write_csv(out_dir / paths.STEPS_CSV, STEP_FIELDS, trainer.steps)
     metrics = trainer.metrics(status, detail, time.perf_counter() - started, prov)
     artifacts.write_json(out_dir / paths.METRICS_JSON, metrics)
     log.info(

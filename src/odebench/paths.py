@@ -3,7 +3,7 @@
 Layout under ``results/<budget>/``::
 
     runs/<family>/<arm>/seed<seed>/   one training run: config.json, metrics.json,
-                                      history.csv, train.log (+ git-ignored
+                                      history.csv, steps.csv, train.log (+ git-ignored
                                       checkpoint.pt and model.pt)
     tables/                           tidy tables (csv, md, tex)
     figures/                          png figures
@@ -46,6 +46,7 @@ def figures_dir(budget: str) -> Path:
 CONFIG_JSON = "config.json"
 METRICS_JSON = "metrics.json"
 HISTORY_CSV = "history.csv"
+STEPS_CSV = "steps.csv"  # one row per training step: loss and NFE
 TRAIN_LOG = "train.log"
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"

@@ -7,6 +7,7 @@ rule train_mnist:
     output:
         metrics=f"{RESULTS}/runs/mnist/{{arm}}/seed{{seed}}/{paths.METRICS_JSON}",
         history=f"{RESULTS}/runs/mnist/{{arm}}/seed{{seed}}/{paths.HISTORY_CSV}",
+        steps=f"{RESULTS}/runs/mnist/{{arm}}/seed{{seed}}/{paths.STEPS_CSV}",
     log:
         f"{RESULTS}/runs/mnist/{{arm}}/seed{{seed}}/{paths.TRAIN_LOG}",
     params:
