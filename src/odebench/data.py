@@ -185,8 +185,10 @@ def read_idx(path: Path) -> np.ndarray:
     )
 
 
-def arrays_from_idx(directory: Path, verify: bool = True) -> dict[str, np.ndarray]:
-    """Read the four IDX files; the last 10k training images become validation."""
+def arrays_from_idx(
+    directory: Path, verify: bool = True, n_val: int = N_VALIDATION
+) -> dict[str, np.ndarray]:
+    """Read the four IDX files; the last ``n_val`` training images become validation."""
     paths = {name: directory / name for name in IDX_MD5}
     missing = [name for name, p in paths.items() if not p.is_file()]
     if missing:
@@ -200,7 +202,9 @@ def arrays_from_idx(directory: Path, verify: bool = True) -> dict[str, np.ndarra
     test_y = read_idx(paths["t10k-labels-idx1-ubyte.gz"]).astype(np.int64)
     if len(train_x) != len(train_y) or len(test_x) != len(test_y):
         raise DataError(f"{directory}: image and label counts differ")
-    n_train = len(train_x) - N_VALIDATION
+    n_train = len(train_x) - n_val
+    if n_train <= 0:
+        raise DataError(f"{directory}: {len(train_x)} training images, need more than {n_val}")
     return {
         "x_train": train_x[:n_train],
         "y_train": train_y[:n_train],
