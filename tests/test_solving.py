@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from conftest import LinearDecay
 
 from odebench.solving import ODEBlock, StepBudgetExceeded

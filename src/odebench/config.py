@@ -147,6 +147,7 @@ def mnist_run(
         )
     run = copy.deepcopy(dict(resolved["mnist"]))
     run.pop("models")
+    run.update(run.pop("model_overrides", {}).get(model, {}))
     run.update(
         family="mnist",
         budget=resolved["budget"],

@@ -46,10 +46,11 @@ class Plan:
         """Generous wall-time request of one training job, for cluster schedulers."""
         return 10 + 15 * self.run["mnist"]["epochs"]
 
-    def table1_outputs(self) -> list[str]:
-        prefix = paths.tables_dir(self.budget) / "table1_mnist"
-        return [f"{prefix}.{ext}" for ext in ("csv", "md", "tex")]
+    def table_outputs(self, name: str) -> dict[str, str]:
+        """The csv, md and tex files of table ``name``, e.g. ``table1_mnist``."""
+        prefix = paths.tables_dir(self.budget) / name
+        return {ext: f"{prefix}.{ext}" for ext in ("csv", "md", "tex")}
 
     def targets(self) -> list[str]:
         """Everything ``rule all`` asks for."""
-        return self.table1_outputs()
+        return list(self.table_outputs("table1_mnist").values())

@@ -24,6 +24,7 @@ Entry point::
 from __future__ import annotations
 
 import argparse
+import codecs
 import gzip
 import hashlib
 import io
@@ -87,10 +88,12 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     A pickle may name any importable callable; a plain ``pickle.load`` of
     downloaded bytes therefore runs whatever the file says. This one resolves
-    only the three globals that numpy's array pickling uses.
+    only the globals that numpy's array pickling uses (``_codecs.encode`` is how
+    a protocol-2 pickle written by Python 3 rebuilds the arrays' raw bytes).
     """
 
     ALLOWED = {
+        ("_codecs", "encode"): codecs.encode,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
         ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,

@@ -20,6 +20,7 @@ Entry point (the Snakemake rule calls the first form)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import csv
 import io
@@ -52,6 +53,8 @@ from odebench.solving import StepBudgetExceeded, reset_nfe, total_nfe
 
 log = logging.getLogger("odebench.mnist")
 
+#: Random-crop padding of the training images unless the run config sets
+#: ``crop_padding`` (config.yaml's ``model_overrides`` does so for the MLP).
 CROP_PADDING = 4
 
 
@@ -92,6 +95,8 @@ def resolve_device(name: str) -> torch.device:
 
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
     """Random crops of a whole batch (zero padding), one gather instead of a Python loop."""
+    if padding == 0:
+        return x
     n, _, h, w = x.shape
     padded = F.pad(x, (padding,) * 4)
     offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator).to(x.device)
@@ -144,6 +149,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, lr_milestones(run, self.steps_per_epoch), gamma=run["lr_decay"]
         )
+        self.crop_padding = int(run.get("crop_padding", CROP_PADDING))
         self.history: list[EpochRecord] = []
         # Per training step: epoch, step, loss, nfe_forward, nfe_backward, seconds.
         self.steps: list[list[float]] = []
@@ -190,7 +196,7 @@ class Trainer:
     def train_step(self, x: torch.Tensor, y: torch.Tensor, meter: SavedTensorMeter | None):
         """One SGD step; returns (loss, wrong, nfe_forward, nfe_backward)."""
         reset_nfe(self.model)
-        with meter if meter is not None else _null_context():
+        with meter if meter is not None else contextlib.nullcontext():
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
             nfe_forward = total_nfe(self.model)
@@ -219,7 +225,7 @@ class Trainer:
         for step in range(self.steps_per_epoch):
             step_start = time.perf_counter()
             idx = order[step * batch : (step + 1) * batch]
-            x = random_crop(self.x_train[idx], CROP_PADDING, generator)
+            x = random_crop(self.x_train[idx], self.crop_padding, generator)
             loss, n_wrong, f, b = self.train_step(
                 x, self.y_train[idx], meter if step == 0 else None
             )
@@ -338,14 +344,6 @@ class Trainer:
             provenance=prov,
         )
         return metrics
-
-
-class _null_context:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 STEP_FIELDS = ("epoch", "step", "loss", "nfe_forward", "nfe_backward", "seconds")

@@ -23,6 +23,7 @@ import yaml
 
 from odebench import artifacts
 from odebench.aggregate import load_runs, summarise
+from odebench.mnist import CROP_PADDING
 from odebench.models import MODELS
 
 MIB = 2**20
@@ -142,6 +143,14 @@ def table1_frame(metrics_files: Sequence[Path], reference: dict[str, Any]) -> pd
     table["params_rel_diff_pct"] = 100.0 * (
         table["params"].astype(float) / table["paper_params"].astype(float) - 1.0
     )
+    crop = (
+        runs.groupby("model")["config_crop_padding"].first()
+        if "config_crop_padding" in runs
+        else {}
+    )
+    table["crop_padding"] = [
+        int(crop[m]) if m in crop and pd.notna(crop[m]) else CROP_PADDING for m in table["model"]
+    ]
     for key in ("budget", "epochs", "n_train", "n_val", "solver", "batch_size"):
         column = f"config_{key}" if f"config_{key}" in runs else key
         table[key] = runs[column].iloc[0] if column in runs else None
@@ -199,6 +208,11 @@ def table1_markdown(table: pd.DataFrame, reference: dict[str, Any]) -> str:
         "solver's operations, so its backward pass calls the dynamics 0 times.",
         "s / epoch: wall seconds of the training loop of one epoch (no evaluation), "
         "mean ± std over seeds; compare only within one run of the table.",
+        "Augmentation: random crops of the training images with padding "
+        + ", ".join(
+            f"{r.crop_padding} ({r.label})" for r in table.drop_duplicates("model").itertuples()
+        )
+        + "; padding 0 means no augmentation.",
         "The 1-layer MLP's paper number is quoted by the paper from LeCun et al. (1998). "
         "The stem-only row is the ablation the paper lacks (torchdiffeq issue #32).",
     ]

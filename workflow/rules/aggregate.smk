@@ -6,9 +6,15 @@ rule table1:
         metrics=PLAN.mnist_metrics(),
         reference="paper/reference.yaml",
     output:
-        PLAN.table1_outputs(),
+        csv=report(
+            PLAN.table_outputs("table1_mnist")["csv"],
+            caption="../report/table1.rst",
+            category="Table 1: MNIST",
+        ),
+        md=PLAN.table_outputs("table1_mnist")["md"],
+        tex=PLAN.table_outputs("table1_mnist")["tex"],
     params:
-        prefix=lambda wildcards, output: Path(output[0]).with_suffix(""),
+        prefix=lambda wildcards, output: Path(output.csv).with_suffix(""),
     log:
         f"{RESULTS}/logs/table1.log",
     conda:

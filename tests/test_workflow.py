@@ -1,0 +1,118 @@
+"""The Snakemake DAG end to end, in a temporary copy of the repository, as a user runs it."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from odebench import artifacts
+
+
+def copy_repo(repo: Path, dest: Path) -> Path:
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        src = repo / name
+        if src.is_file() and not name.startswith("results/"):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    cached = repo / "resources" / "mnist.npz"
+    if cached.is_file():  # saves the download; the data rule is tested where it is missing
+        (dest / "resources").mkdir()
+        os.link(cached, dest / "resources" / "mnist.npz")
+    return dest
+
+
+def snakemake(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("snakemake")
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def smoke_dag(repo, tmp_path_factory):
+    """The whole smoke DAG, run once for this module."""
+    work = copy_repo(repo, tmp_path_factory.mktemp("odebench"))
+    start = time.perf_counter()
+    result = snakemake(work, "--cores", "2", "--config", "budget=smoke")
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work, elapsed
+
+
+def test_smoke_dag_writes_table1_with_its_five_rows(smoke_dag):
+    work, _ = smoke_dag
+    tables = work / "results" / "smoke" / "tables"
+    table = pd.read_csv(tables / "table1_mnist.csv")
+    assert list(table["model"]) == ["mlp", "resnet", "rknet", "odenet", "stem"]
+    assert (table["n_seeds"] == 1).all()
+    assert table.loc[table["model"] == "odenet", "nfe_backward"].item() > 0
+    assert (tables / "table1_mnist.md").read_text().startswith("# Table 1")
+    assert (tables / "table1_mnist.tex").is_file()
+
+
+def test_smoke_dag_leaves_a_complete_run_directory_per_run(smoke_dag):
+    work, _ = smoke_dag
+    runs = sorted((work / "results" / "smoke" / "runs" / "mnist").glob("*/seed0"))
+    assert [r.parent.name for r in runs] == sorted(
+        ["mlp", "resnet", "rknet-tol0.1", "odenet-tol0.1", "stem"]
+    )
+    for run in runs:
+        metrics = artifacts.read_json(run / "metrics.json")
+        assert metrics["status"] == "completed"
+        assert metrics["config"]["budget"] == "smoke"
+        assert "epoch 1/1" in (run / "train.log").read_text()
+
+
+def test_smoke_dag_finishes_within_three_minutes(smoke_dag):
+    _, elapsed = smoke_dag
+    assert elapsed < 180
+
+
+def test_nothing_is_left_to_do_after_the_smoke_dag(smoke_dag):
+    work, _ = smoke_dag
+    result = snakemake(work, "-n", "--config", "budget=smoke")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("budget=laptop", "budget: 'laptop' is not allowed; choose one of: smoke, cpu, paper"),
+    ("seeds=[]", "seeds: [] should be non-empty"),
+    ("tolerances=[0]", "tolerances.0: 0 is less than or equal to the minimum of 0"),
+    ("threads=two", "threads: 'two' has the wrong type; expected integer"),
+])  # fmt: skip
+def test_bad_config_fails_in_seconds_naming_the_key_and_writes_nothing(
+    repo, tmp_path, override, message
+):
+    work = copy_repo(repo, tmp_path)
+    start = time.perf_counter()
+    result = snakemake(work, "--cores", "2", "--config", override, timeout=60)
+    assert result.returncode != 0
+    assert time.perf_counter() - start < 30
+    assert message in result.stderr
+    assert not (work / "results").exists()
+
+
+def test_bad_config_file_names_the_nested_key(repo, tmp_path):
+    work = copy_repo(repo, tmp_path)
+    text = (work / "config.yaml").read_text()
+    (work / "config.yaml").write_text(text.replace("epochs: 3", "epochs: -1"))
+    result = snakemake(work, "--cores", "2", timeout=60)
+    assert result.returncode != 0
+    assert "budgets.cpu.mnist.epochs: -1 is less than the minimum of 1" in result.stderr
+    assert not (work / "results").exists()
+
+
+def test_workflow_passes_snakemake_lint(repo, tmp_path):
+    work = copy_repo(repo, tmp_path)
+    result = snakemake(work, "--lint", timeout=120)
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
