@@ -121,14 +121,18 @@ def config_hash(cfg: Mapping[str, Any]) -> str:
 
 
 def git_commit(repo: Path | None = None) -> str:
-    """The current commit, with ``-dirty`` when the tree has uncommitted changes."""
+    """The current commit, with ``-dirty`` when tracked code has uncommitted changes.
+
+    ``results/`` is left out: a pipeline that writes its outputs into the tree
+    (and commits the reference run) would otherwise always look dirty.
+    """
     cwd = repo or Path.cwd()
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
             cwd=cwd,
             capture_output=True,
             text=True,
