@@ -49,3 +49,13 @@ def test_ode_models_differ_only_in_gradient_mode():
 def test_config_schema_admits_exactly_the_registered_models(repo):
     schema = yaml.safe_load(open(repo / "workflow/schemas/config.schema.yaml"))
     assert set(schema["$defs"]["mnist"]["properties"]["models"]["items"]["enum"]) == set(MODELS)
+
+
+def test_public_api_builds_and_measures_a_model():
+    import odebench
+
+    model = odebench.build_model("odenet", {"tol": 0.1})
+    with odebench.SavedTensorMeter() as meter:
+        model(torch.rand(2, 1, 28, 28)).sum().backward()
+    assert meter.peak_bytes > 0
+    assert odebench.count_parameters(model) == EXPECTED_PARAMS["odenet"]
