@@ -29,7 +29,6 @@ import gzip
 import hashlib
 import io
 import logging
-import os
 import pickle
 import struct
 import subprocess
@@ -40,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from odebench import artifacts
 
 log = logging.getLogger("odebench.data")
 
@@ -222,17 +223,9 @@ def arrays_from_idx(
 
 
 def write_npz_atomic(out: Path, arrays: dict[str, np.ndarray], source: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, source=np.array(source), **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    artifacts.write_atomic(
+        Path(out), lambda f: np.savez_compressed(f, source=np.array(source), **arrays)
+    )
 
 
 def prepare_mnist(out: Path, mnist_dir: Path | None = None) -> dict[str, int]:
