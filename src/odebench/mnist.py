@@ -85,6 +85,10 @@ class EpochRecord:
     examples_per_s: float
 
 
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -319,23 +323,19 @@ class Trainer:
                 best_val_error_pct=self.best["val_error_pct"],
                 best_epoch=self.best["epoch"],
             )
-        history = [asdict(r) for r in self.history]
+        history = self.history
         metrics.update(
             nfe_forward=last.nfe_forward if last else None,
             nfe_backward=last.nfe_backward if last else None,
-            nfe_forward_history=[r["nfe_forward"] for r in history],
-            nfe_backward_history=[r["nfe_backward"] for r in history],
+            nfe_forward_history=[r.nfe_forward for r in history],
+            nfe_backward_history=[r.nfe_backward for r in history],
             activation_bytes=last.activation_bytes if last else None,
             activation_nfe_forward=last.activation_nfe_forward if last else None,
-            activation_bytes_history=[r["activation_bytes"] for r in history],
+            activation_bytes_history=[r.activation_bytes for r in history],
             peak_rss_bytes=peak_rss_bytes(),
             cuda_max_memory_allocated_bytes=cuda_peak_bytes(self.device),
-            epoch_seconds=(sum(r["epoch_seconds"] for r in history) / len(history))
-            if history
-            else None,
-            train_examples_per_s=(sum(r["examples_per_s"] for r in history) / len(history))
-            if history
-            else None,
+            epoch_seconds=_mean([r.epoch_seconds for r in history]),
+            train_examples_per_s=_mean([r.examples_per_s for r in history]),
             n_train=len(self.x_train),
             n_val=len(self.x_val),
             n_test=len(self.x_test),
