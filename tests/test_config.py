@@ -90,3 +90,8 @@ def test_overrides_for_an_unknown_model_are_rejected(base_config):
     base_config["budgets"]["cpu"]["mnist"]["model_overrides"] = {"vgg": {"crop_padding": 0}}
     with pytest.raises(ConfigError, match="model_overrides: 'vgg' is not allowed"):
         configuration.validate(base_config)
+
+
+@pytest.mark.parametrize(("device", "gpus"), [("cpu", 0), ("cuda", 1)])
+def test_rules_request_a_gpu_only_for_cuda(base_config, device, gpus):
+    assert Plan(base_config | {"device": device}).gpu == gpus

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from odebench import config as configuration
 from odebench import paths
 
@@ -24,7 +26,12 @@ class Plan:
         self.run = configuration.resolve(config)
         self.budget: str = self.run["budget"]
         self.results = str(paths.budget_dir(self.budget))
-        self.gpu = 1 if self.run["device"] == "cuda" else 0
+        # `auto` is resolved where the DAG is planned; on a cluster whose head node
+        # has no GPU, say `device: cuda` to request one.
+        device = self.run["device"]
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.gpu = 1 if device == "cuda" else 0
         self.mnist_arms = [
             paths.arm_name(arm["model"], arm["tol"]) for arm in configuration.mnist_arms(self.run)
         ]
