@@ -15,9 +15,6 @@ import pandas as pd
 
 from odebench.artifacts import read_json
 
-#: Columns identifying a run; everything else numeric is a metric.
-RUN_KEYS = ("family", "model", "arm", "seed", "tol", "status")
-
 
 def load_runs(metrics_files: Iterable[Path]) -> pd.DataFrame:
     """One row per run: identifiers plus the scalar entries of metrics.json."""

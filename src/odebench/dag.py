@@ -26,6 +26,8 @@ class Plan:
         self.run = configuration.resolve(config)
         self.budget: str = self.run["budget"]
         self.results = str(paths.budget_dir(self.budget))
+        #: Output pattern of one MNIST run, with the rule's {arm} and {seed} wildcards.
+        self.mnist_run_dir = str(paths.run_dir(self.budget, "mnist", "{arm}", "{seed}"))
         # `auto` is resolved where the DAG is planned; on a cluster whose head node
         # has no GPU, say `device: cuda` to request one.
         device = self.run["device"]

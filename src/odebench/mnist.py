@@ -221,8 +221,6 @@ class Trainer:
         batch = run["batch_size"]
         lr = self.optimizer.param_groups[0]["lr"]
         loss_sum = wrong = seen = 0
-        nfe_f: list[int] = []
-        nfe_b: list[int] = []
         meter = SavedTensorMeter()
         start = time.perf_counter()
         epoch_steps = []
@@ -239,15 +237,13 @@ class Trainer:
             loss_sum += loss * len(idx)
             wrong += n_wrong
             seen += len(idx)
-            nfe_f.append(f)
-            nfe_b.append(b)
             if (step + 1) % run["log_every"] == 0 or step + 1 == self.steps_per_epoch:
                 elapsed = time.perf_counter() - start
+                window = epoch_steps[-run["log_every"] :]
                 log.info(
                     "epoch %d/%d iter %d/%d loss %.4f nfe_f %.1f nfe_b %.1f ex/s %.0f",
                     epoch, run["epochs"], step + 1, self.steps_per_epoch, loss,
-                    sum(nfe_f[-run["log_every"]:]) / len(nfe_f[-run["log_every"]:]),
-                    sum(nfe_b[-run["log_every"]:]) / len(nfe_b[-run["log_every"]:]),
+                    _mean([s[3] for s in window]), _mean([s[4] for s in window]),
                     seen / elapsed,
                 )  # fmt: skip
         seconds = time.perf_counter() - start
@@ -259,8 +255,8 @@ class Trainer:
             train_loss=loss_sum / seen,
             train_error_pct=100.0 * wrong / seen,
             val_error_pct=val["error_pct"],
-            nfe_forward=sum(nfe_f) / len(nfe_f),
-            nfe_backward=sum(nfe_b) / len(nfe_b),
+            nfe_forward=_mean([s[3] for s in epoch_steps]),
+            nfe_backward=_mean([s[4] for s in epoch_steps]),
             val_nfe_forward=val["nfe_forward"],
             activation_bytes=meter.peak_bytes,
             activation_nfe_forward=activation_nfe,

@@ -5,11 +5,11 @@ rule train_mnist:
     input:
         data=config["data"]["mnist_npz"],
     output:
-        metrics=f"{RESULTS}/runs/mnist/{{arm}}/seed{{seed}}/{paths.METRICS_JSON}",
-        history=f"{RESULTS}/runs/mnist/{{arm}}/seed{{seed}}/{paths.HISTORY_CSV}",
-        steps=f"{RESULTS}/runs/mnist/{{arm}}/seed{{seed}}/{paths.STEPS_CSV}",
+        metrics=f"{PLAN.mnist_run_dir}/{paths.METRICS_JSON}",
+        history=f"{PLAN.mnist_run_dir}/{paths.HISTORY_CSV}",
+        steps=f"{PLAN.mnist_run_dir}/{paths.STEPS_CSV}",
     log:
-        f"{RESULTS}/runs/mnist/{{arm}}/seed{{seed}}/{paths.TRAIN_LOG}",
+        f"{PLAN.mnist_run_dir}/{paths.TRAIN_LOG}",
     params:
         run=PLAN.mnist_run_config,
         out=lambda wildcards, output: Path(output.metrics).parent,
