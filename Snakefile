@@ -14,6 +14,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/mnist.smk"
+include: "workflow/rules/solver_studies.smk"
 include: "workflow/rules/aggregate.smk"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from odebench import config as configuration
-from odebench import paths
+from odebench import figures, paths, studies
 
 
 class Plan:
@@ -37,6 +37,11 @@ class Plan:
         self.mnist_arms = [
             paths.arm_name(arm["model"], arm["tol"]) for arm in configuration.mnist_arms(self.run)
         ]
+        #: Output pattern of one probe of a trained ODE-Net ({arm} and {seed} wildcards).
+        self.probe_run_dir = str(paths.run_dir(self.budget, "probe", "{arm}", "{seed}"))
+        #: The solver studies probe the ODE-Net of every training tolerance (Table 1's
+        #: runs where they coincide: the same run directory is the same job).
+        self.probe_arms = [paths.arm_name("odenet", float(t)) for t in self.run["tolerances"]]
 
     def mnist_run_config(self, wildcards: Any) -> str:
         """The resolved run config of ``{arm}/seed{seed}`` as JSON (a rule parameter)."""
@@ -55,6 +60,37 @@ class Plan:
         """Generous wall-time request of one training job, for cluster schedulers."""
         return 10 + 15 * self.run["mnist"]["epochs"]
 
+    def probe_spec(self) -> str:
+        """The budget's probe settings as JSON (a rule parameter)."""
+        return json.dumps(self.run["solver_studies"]["probe"], sort_keys=True)
+
+    def memory_spec(self) -> str:
+        return json.dumps(self.run["solver_studies"]["memory"], sort_keys=True)
+
+    def probe_dirs(self) -> list[str]:
+        return [
+            str(paths.run_dir(self.budget, "probe", arm, seed))
+            for arm in self.probe_arms
+            for seed in self.run["seeds"]
+        ]
+
+    def probed_training_dirs(self) -> list[str]:
+        """The training runs whose ODE-Nets are probed, in :meth:`probe_dirs` order."""
+        return [
+            str(paths.run_dir(self.budget, "mnist", arm, seed))
+            for arm in self.probe_arms
+            for seed in self.run["seeds"]
+        ]
+
+    def study_tables(self) -> dict[str, str]:
+        """The solver studies' tables by name (``memory_scaling`` has a rule of its own)."""
+        tables = paths.tables_dir(self.budget)
+        names = dict(studies.TABLES, memory_scaling="memory_scaling.csv")
+        return {name: str(tables / csv) for name, csv in names.items()}
+
+    def figure(self, name: str) -> str:
+        return str(paths.figures_dir(self.budget) / f"{name}.png")
+
     def table_outputs(self, name: str) -> dict[str, str]:
         """The csv, md and tex files of table ``name``, e.g. ``table1_mnist``."""
         prefix = paths.tables_dir(self.budget) / name
@@ -62,4 +98,8 @@ class Plan:
 
     def targets(self) -> list[str]:
         """Everything ``rule all`` asks for."""
-        return list(self.table_outputs("table1_mnist").values())
+        return [
+            *self.table_outputs("table1_mnist").values(),
+            *self.study_tables().values(),
+            *(self.figure(name) for name in figures.FIGURES),
+        ]

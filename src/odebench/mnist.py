@@ -22,14 +22,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import csv
-import io
 import json
 import logging
 import math
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +54,9 @@ log = logging.getLogger("odebench.mnist")
 #: Random-crop padding of the training images unless the run config sets
 #: ``crop_padding`` (config.yaml's ``model_overrides`` does so for the MLP).
 CROP_PADDING = 4
+
+#: Layout version of checkpoint.pt; a checkpoint of another layout is not resumed from.
+CHECKPOINT_FORMAT = 2
 
 
 class RunStopped(Exception):
@@ -169,6 +170,7 @@ class Trainer:
         artifacts.save_torch(
             self.checkpoint_path,
             {
+                "format": CHECKPOINT_FORMAT,
                 "config_hash": self.hash,
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
@@ -185,6 +187,12 @@ class Trainer:
         state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
         if state.get("config_hash") != self.hash:
             log.warning("ignoring %s: it belongs to another config", self.checkpoint_path)
+            return False
+        if state.get("format") != CHECKPOINT_FORMAT:
+            log.warning(
+                "ignoring %s: checkpoint format %s, this code writes %d; training from scratch",
+                self.checkpoint_path, state.get("format"), CHECKPOINT_FORMAT,
+            )  # fmt: skip
             return False
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -345,17 +353,9 @@ class Trainer:
 STEP_FIELDS = ("epoch", "step", "loss", "nfe_forward", "nfe_backward", "seconds")
 
 
-def write_csv(path: Path, fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(fields)
-    writer.writerows(rows)
-    artifacts.write_text(path, text.getvalue())
-
-
 def write_history(path: Path, history: list[EpochRecord]) -> None:
     fields = list(EpochRecord.__dataclass_fields__)
-    write_csv(path, fields, ([getattr(r, f) for f in fields] for r in history))
+    artifacts.write_csv(path, fields, ([getattr(r, f) for f in fields] for r in history))
 
 
 def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, Any]:
@@ -384,7 +384,7 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
     )  # fmt: skip
     status, detail = trainer.fit()
     write_history(out_dir / paths.HISTORY_CSV, trainer.history)
-    write_csv(out_dir / paths.STEPS_CSV, STEP_FIELDS, trainer.steps)
+    artifacts.write_csv(out_dir / paths.STEPS_CSV, STEP_FIELDS, trainer.steps)
     metrics = trainer.metrics(status, detail, time.perf_counter() - started, prov)
     artifacts.write_json(out_dir / paths.METRICS_JSON, metrics)
     log.info(

@@ -50,3 +50,8 @@ STEPS_CSV = "steps.csv"  # one row per training step: loss and NFE
 TRAIN_LOG = "train.log"
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
+# Files of a probe of a trained ODE-Net (runs/probe/<arm>/seed<seed>/).
+SWEEP_CSV = "sweep.csv"
+REVERSIBILITY_CSV = "reversibility.csv"
+BACKWARD_NFE_CSV = "backward_nfe.csv"
+PROBE_LOG = "probe.log"

@@ -14,6 +14,7 @@ produces the gradient:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -104,22 +105,49 @@ class ODEBlock(nn.Module):
         self.dynamics.nfe = value
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        solve = GRADIENT_MODES[self.gradient]
-        try:
-            out = solve(
-                self.dynamics,
-                h,
-                self.t_span.to(h),
-                rtol=self.tol,
-                atol=self.tol,
-                method=self.method,
-                options=self.options,
-            )
-        except AssertionError as err:  # torchdiffeq signals its step budget by assert
-            if "max_num_steps" in str(err):
-                raise StepBudgetExceeded(str(err)) from err
-            raise
-        return out[-1]
+        return integrate(
+            self.dynamics,
+            h,
+            self.t_span.to(h),
+            method=self.method,
+            tol=self.tol,
+            options=self.options,
+            gradient=self.gradient,
+        )
+
+
+def solver_options(method: str, steps: int | None = None, max_num_steps: int = 10_000) -> dict:
+    """torchdiffeq options: step size 1/``steps`` for fixed-grid methods, else a step budget."""
+    if method in FIXED_GRID_SOLVERS:
+        return {"step_size": 1.0 / (1 if steps is None else int(steps))}
+    return {"max_num_steps": int(max_num_steps)}
+
+
+def integrate(
+    dynamics: nn.Module,
+    h: torch.Tensor,
+    t: torch.Tensor,
+    *,
+    method: str,
+    tol: float,
+    options: dict,
+    gradient: str = "direct",
+    **kwargs: Any,
+) -> torch.Tensor:
+    """Solve ``dh/dt = dynamics(t, h)`` over the times ``t`` and return the state at ``t[-1]``.
+
+    The one place that calls torchdiffeq, so every experiment shares the same
+    tolerance convention (rtol = atol = ``tol``) and the same step-budget error.
+    ``kwargs`` go to the solve function (e.g. ``adjoint_params`` of the adjoint).
+    """
+    solve = GRADIENT_MODES[gradient]
+    try:
+        out = solve(dynamics, h, t, rtol=tol, atol=tol, method=method, options=options, **kwargs)
+    except AssertionError as err:  # torchdiffeq signals its step budget by assert
+        if "max_num_steps" in str(err):
+            raise StepBudgetExceeded(str(err)) from err
+        raise
+    return out[-1]
 
 
 def ode_blocks(model: nn.Module) -> list[ODEBlock]:

@@ -2,7 +2,7 @@
 import sys
 from pathlib import Path
 
-from odebench import paths
+from odebench import figures, paths
 from odebench.config import ConfigError
 from odebench.dag import Plan
 
@@ -13,3 +13,4 @@ except ConfigError as err:
     sys.exit(f"odebench: {err}")
 
 RESULTS = PLAN.results
+SOLVER_STUDY_FIGURES = figures.family_figures("solver_studies")
