@@ -78,3 +78,37 @@ def linear_decay() -> LinearDecay:
 @pytest.fixture()
 def exact_decay():
     return lambda h0, k, t=1.0: h0 * math.exp(-k * t)
+
+
+@pytest.fixture(scope="session")
+def trained_odenet(tiny_mnist, tmp_path_factory) -> Path:
+    """The run directory of a tiny ODE-Net trained once per session (1 epoch, tol 0.1)."""
+    from odebench import mnist
+
+    with open(REPO / "config.yaml") as f:
+        config = yaml.safe_load(f)
+    resolved = configuration.resolve(config | {"budget": "smoke"})
+    run = configuration.mnist_run(resolved, "odenet", seed=0, tol=0.1)
+    run.update(data=str(tiny_mnist), epochs=1, batch_size=32, train_subset=None,
+               eval_subset=None, eval_batch_size=48)  # fmt: skip
+    out = tmp_path_factory.mktemp("trained") / "odenet-tol0.1" / "seed0"
+    mnist.train(run, out)
+    return out
+
+
+#: A small probe: two tolerances of dopri5, one other adaptive and two fixed-grid cases.
+PROBE_SPEC = {
+    "images": 16,
+    "reference_tol": 1e-7,
+    "adaptive": {"dopri5": [1e-1, 1e-4], "bosh3": [1e-2]},
+    "fixed_steps": {"rk4": [2], "euler": [1, 4]},
+    "reversibility_tolerances": [1e-2, 1e-5],
+    "reversibility_images": 4,
+    "backward_images": 2,
+    "max_num_steps": 2000,
+}
+
+
+@pytest.fixture()
+def probe_spec() -> dict:
+    return copy.deepcopy(PROBE_SPEC)

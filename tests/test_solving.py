@@ -1,8 +1,16 @@
+import itertools
+
 import pytest
 import torch
 from conftest import LinearDecay
 
-from odebench.solving import ODEBlock, StepBudgetExceeded
+from odebench.solving import (
+    CountedDynamics,
+    ODEBlock,
+    StepBudgetExceeded,
+    integrate,
+    solver_options,
+)
 
 
 def test_adaptive_solve_matches_the_exact_solution(linear_decay, exact_decay):
@@ -11,6 +19,26 @@ def test_adaptive_solve_matches_the_exact_solution(linear_decay, exact_decay):
     out = block(h0)
     expected = torch.tensor([exact_decay(1.0, 1.5), exact_decay(-2.0, 1.5)], dtype=torch.float64)
     torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_error_of_a_solve_falls_as_the_tolerance_tightens(linear_decay, exact_decay):
+    h0 = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    exact = torch.tensor([exact_decay(1.0, 1.5), exact_decay(-2.0, 1.5)], dtype=torch.float64)
+    errors, nfes = [], []
+    for tol in (1e-2, 1e-4, 1e-6, 1e-8, 1e-10):
+        dynamics = CountedDynamics(linear_decay)
+        out = integrate(dynamics, h0, torch.tensor([0.0, 1.0], dtype=torch.float64),
+                        method="dopri5", tol=tol, options=solver_options("dopri5"))  # fmt: skip
+        errors.append((out - exact).abs().max().item())
+        nfes.append(dynamics.nfe)
+    assert all(a > b for a, b in itertools.pairwise(errors)), errors
+    assert all(a <= b for a, b in itertools.pairwise(nfes)), nfes
+    assert errors[-1] < 1e-9
+
+
+def test_fixed_grid_options_split_the_interval_into_the_given_steps():
+    assert solver_options("euler", 4) == {"step_size": 0.25}
+    assert solver_options("dopri5", 4, max_num_steps=7) == {"max_num_steps": 7}
 
 
 def test_fixed_step_rk4_calls_the_dynamics_four_times_per_step(linear_decay):

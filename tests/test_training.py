@@ -74,6 +74,20 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_result(
     assert len(read_csv(tmp_path / "resumed" / paths.STEPS_CSV)) == 6
 
 
+def test_a_checkpoint_of_another_layout_is_ignored_not_a_crash(tiny_run, tmp_path, caplog):
+    reference = mnist.train(tiny_run, tmp_path / "reference")
+    run_dir = tmp_path / "old"
+    trainer = Trainer(tiny_run, run_dir, torch.device("cpu"))
+    trainer.save_checkpoint()
+    state = torch.load(run_dir / paths.CHECKPOINT, weights_only=True)
+    del state["format"], state["steps"]  # as written before per-step records existed
+    torch.save(state, run_dir / paths.CHECKPOINT)
+    with caplog.at_level("WARNING", logger="odebench.mnist"):
+        metrics = mnist.train(tiny_run, run_dir)
+    assert "checkpoint format None" in caplog.text
+    assert metrics["test_error_pct"] == reference["test_error_pct"]
+
+
 def test_a_diverging_run_records_why_and_does_not_raise(tiny_run, tmp_path):
     tiny_run.update(model="mlp", tol=None, lr=1e12)
     metrics = mnist.train(tiny_run, tmp_path)

@@ -109,9 +109,9 @@ def fig3c_nfe_backward_vs_forward(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
         for tol, g in weighted:
             x = (g["nfe_forward"] * g["count"]).sum() / g["count"].sum()
             y = g["w"].sum() / g["count"].sum()
+            label = f"one image, {solver}, {scope} adjoint, {_tol_label(tol)}"
             ax.scatter([x], [y], marker=markers.get((solver, scope), "o"), color=colors[tol],
-                       edgecolor="black", s=60, zorder=3,
-                       label=f"one image, {solver}, {scope} adjoint, {_tol_label(tol)}")  # fmt: skip
+                       edgecolor="black", s=60, zorder=3, label=label)  # fmt: skip
     top = max(table["nfe_forward"].max(), table["nfe_backward"].max()) * 1.1
     line = np.array([0, top])
     ax.plot(line, line, color="grey", linestyle=":", label="backward = forward")

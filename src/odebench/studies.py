@@ -72,8 +72,8 @@ def _read_training(train_dirs: Sequence[Path], name: str) -> pd.DataFrame:
 def over_seeds(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
     """Mean (named as the metric), ``_std`` and ``n_seeds`` of ``metrics`` per group ``by``."""
     grouped = frame.groupby(list(by), sort=True, dropna=False)
-    table = grouped[list(metrics)].mean().join(
-        grouped[list(metrics)].std(ddof=1).add_suffix("_std")
+    table = (
+        grouped[list(metrics)].mean().join(grouped[list(metrics)].std(ddof=1).add_suffix("_std"))
     )
     table = table[[col for metric in metrics for col in (metric, f"{metric}_std")]]
     table.insert(0, "n_seeds", grouped["seed"].nunique())
@@ -131,9 +131,7 @@ def time_vs_nfe(probe_dirs: Sequence[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def nfe_backward_vs_forward(
-    train_dirs: Sequence[Path], probe_dirs: Sequence[Path]
-) -> pd.DataFrame:
+def nfe_backward_vs_forward(train_dirs: Sequence[Path], probe_dirs: Sequence[Path]) -> pd.DataFrame:
     """Backward against forward NFE: every training step, and the one-image probes.
 
     One row per (source, solver, adjoint scope, training tolerance, forward NFE):
