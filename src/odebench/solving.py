@@ -125,7 +125,7 @@ def solver_options(method: str, steps: int | None = None, max_num_steps: int = 1
 
 def integrate(
     dynamics: nn.Module,
-    h: torch.Tensor,
+    h: torch.Tensor | tuple[torch.Tensor, ...],
     t: torch.Tensor,
     *,
     method: str,
@@ -133,8 +133,10 @@ def integrate(
     options: dict,
     gradient: str = "direct",
     **kwargs: Any,
-) -> torch.Tensor:
+) -> Any:
     """Solve ``dh/dt = dynamics(t, h)`` over the times ``t`` and return the state at ``t[-1]``.
+
+    ``h`` may be a tuple of tensors (e.g. a CNF's ``(z, log p)``); so is the result.
 
     The one place that calls torchdiffeq, so every experiment shares the same
     tolerance convention (rtol = atol = ``tol``) and the same step-budget error.
@@ -147,7 +149,7 @@ def integrate(
         if "max_num_steps" in str(err):
             raise StepBudgetExceeded(str(err)) from err
         raise
-    return out[-1]
+    return tuple(o[-1] for o in out) if isinstance(out, tuple) else out[-1]
 
 
 def ode_blocks(model: nn.Module) -> list[ODEBlock]:
