@@ -115,6 +115,22 @@ def test_smoke_dag_draws_each_solver_study_figure(smoke_dag, name):
     assert png.stat().st_size > 10_000
 
 
+def test_smoke_dag_writes_table2_with_nine_rows_and_figure8(smoke_dag):
+    work, _ = smoke_dag
+    results = work / "results" / "smoke"
+    table = pd.read_csv(results / "tables" / "table2_spirals.csv")
+    assert len(table) == 9
+    assert {"model", "n_obs", "n_seeds", "rmse_mean", "rmse_std", "paper_rmse"} <= set(
+        table.columns
+    )
+    paper = table.set_index(["model", "n_obs"])["paper_rmse"]
+    assert paper[("latent_ode", 30)] == 0.1642 and paper[("rnn", 100)] == 0.1813
+    assert paper[[m == "rnn_dt" for m, _ in paper.index]].isna().all()
+    assert (results / "tables" / "table2_spirals.md").read_text().startswith("# Table 2")
+    png = results / "figures" / "fig8_spirals.png"
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
+
+
 def test_smoke_dag_finishes_within_three_minutes(smoke_dag):
     _, elapsed = smoke_dag
     assert elapsed < 180

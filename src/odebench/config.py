@@ -21,6 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from odebench import paths
 from odebench.models import MODELS, ODE_MODELS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -160,5 +161,22 @@ def mnist_run(
         tol=None if tol is None else float(tol),
         device=resolved["device"],
         data=resolved["data"]["mnist_npz"],
+    )
+    return run
+
+
+def spirals_run(resolved: Mapping[str, Any], model: str, n_obs: int, seed: int) -> dict[str, Any]:
+    """The complete config of one Table 2 run (stored with its results)."""
+    spec = resolved["spirals"]
+    if model not in spec["models"]:
+        raise ConfigError(f"invalid config: spirals model {model!r} is not one of {spec['models']}")
+    run = {k: v for k, v in spec.items() if k not in ("models", "n_obs", "data")}
+    run.update(
+        family="spirals",
+        budget=resolved["budget"],
+        model=model,
+        n_obs=int(n_obs),
+        seed=int(seed),
+        data=str(paths.spirals_data(resolved["budget"])),
     )
     return run

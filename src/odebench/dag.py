@@ -42,6 +42,13 @@ class Plan:
         #: The solver studies probe the ODE-Net of every training tolerance (Table 1's
         #: runs where they coincide: the same run directory is the same job).
         self.probe_arms = [paths.arm_name("odenet", float(t)) for t in self.run["tolerances"]]
+        #: Output pattern of one Table 2 run ({arm} = ``<model>-n<n_obs>``, {seed}).
+        self.spirals_run_dir = str(paths.run_dir(self.budget, "spirals", "{arm}", "{seed}"))
+        spirals = self.run["spirals"]
+        self.spirals_arms = [
+            paths.spirals_arm(model, n) for model in spirals["models"] for n in spirals["n_obs"]
+        ]
+        self.spirals_data = str(paths.spirals_data(self.budget))
 
     def mnist_run_config(self, wildcards: Any) -> str:
         """The resolved run config of ``{arm}/seed{seed}`` as JSON (a rule parameter)."""
@@ -91,6 +98,35 @@ class Plan:
     def figure(self, name: str) -> str:
         return str(paths.figures_dir(self.budget) / f"{name}.png")
 
+    def spirals_data_spec(self) -> str:
+        return json.dumps(self.run["spirals"]["data"], sort_keys=True)
+
+    def spirals_run_config(self, wildcards: Any) -> str:
+        """The resolved run config of ``{arm}/seed{seed}`` of Table 2, as JSON."""
+        model, n_obs = paths.parse_spirals_arm(wildcards.arm)
+        run = configuration.spirals_run(self.run, model, n_obs, int(wildcards.seed))
+        return json.dumps(run, sort_keys=True)
+
+    def spirals_run_dirs(self) -> list[str]:
+        return [
+            str(paths.run_dir(self.budget, "spirals", arm, seed))
+            for arm in self.spirals_arms
+            for seed in self.run["seeds"]
+        ]
+
+    def fig8_run_dirs(self) -> list[str]:
+        """Figure 8's runs: the RNN and the latent ODE at the fewest observations, first seed."""
+        spirals = self.run["spirals"]
+        n_obs, seed = min(spirals["n_obs"]), self.run["seeds"][0]
+        return [
+            str(paths.run_dir(self.budget, "spirals", paths.spirals_arm(model, n_obs), seed))
+            for model in ("rnn", "latent_ode")
+            if model in spirals["models"]
+        ]
+
+    def spirals_runtime_min(self) -> int:
+        return 10 + self.run["spirals"]["iterations"] // 20
+
     def table_outputs(self, name: str) -> dict[str, str]:
         """The csv, md and tex files of table ``name``, e.g. ``table1_mnist``."""
         prefix = paths.tables_dir(self.budget) / name
@@ -100,6 +136,8 @@ class Plan:
         """Everything ``rule all`` asks for."""
         return [
             *self.table_outputs("table1_mnist").values(),
+            *self.table_outputs("table2_spirals").values(),
             *self.study_tables().values(),
+            str(paths.tables_dir(self.budget) / "fig8_trajectories.csv"),
             *(self.figure(name) for name in figures.FIGURES),
         ]

@@ -177,6 +177,42 @@ def work_precision(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
+def fig8_spirals(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
+    table = t["fig8_trajectories.csv"]
+    labels = {"rnn": "RNN", "latent_ode": "Latent ODE"}
+    models = [m for m in labels if m in set(table["model"])]
+    has_latent = bool((table["kind"] == "latent").any())
+    panels = len(models) + int(has_latent)
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 4.5), squeeze=False)
+    colors = sns.color_palette("colorblind", table["spiral"].nunique())
+    for ax, model in zip(axes[0], models, strict=False):
+        rows = table[table["model"] == model]
+        for i, spiral in rows.groupby("spiral"):
+            color = colors[int(i) % len(colors)]
+            part = {kind: g.sort_values("t") for kind, g in spiral.groupby("kind")}
+            ax.plot(part["truth"]["x"], part["truth"]["y"], color="grey", lw=1,
+                    label="true spiral" if i == 0 else None)  # fmt: skip
+            ax.scatter(part["observed"]["x"], part["observed"]["y"], s=6, color=color,
+                       label="observations" if i == 0 else None)  # fmt: skip
+            ax.plot(part["reconstruction"]["x"], part["reconstruction"]["y"], color=color, lw=1.5,
+                    label="reconstruction" if i == 0 else None)  # fmt: skip
+            ax.plot(part["extrapolation"]["x"], part["extrapolation"]["y"], color=color, lw=1.5,
+                    linestyle="--", label="extrapolation" if i == 0 else None)  # fmt: skip
+        n_obs = int(rows["n_obs"].iloc[0])
+        ax.set(title=f"{labels[model]}, {n_obs} observations", xlabel="x", ylabel="y")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.legend(fontsize=7)
+    if has_latent:
+        ax = axes[0][-1]
+        latent = table[table["kind"] == "latent"]
+        for i, spiral in latent.groupby("spiral"):
+            spiral = spiral.sort_values("t")
+            ax.plot(spiral["x"], spiral["y"], color=colors[int(i) % len(colors)])
+            ax.scatter(spiral["x"].iloc[:1], spiral["y"].iloc[:1], color="black", s=10)
+        ax.set(title="latent trajectories (first 2 principal axes)", xlabel="PC 1", ylabel="PC 2")
+    return fig
+
+
 #: Figure name -> drawing function and the tables it reads.
 FIGURES: dict[str, Figure] = {
     "fig3a_nfe_vs_error": Figure(fig3a_nfe_vs_error, ("work_precision.csv",), "solver_studies"),
@@ -191,6 +227,7 @@ FIGURES: dict[str, Figure] = {
     ),
     "memory_scaling": Figure(memory_scaling, ("memory_scaling.csv",), "solver_studies"),
     "work_precision": Figure(work_precision, ("work_precision.csv",), "solver_studies"),
+    "fig8_spirals": Figure(fig8_spirals, ("fig8_trajectories.csv",), "spirals"),
 }
 
 

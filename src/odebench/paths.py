@@ -26,6 +26,21 @@ def parse_arm(arm: str) -> tuple[str, float | None]:
     return model, (float(tol) if sep else None)
 
 
+def spirals_arm(model: str, n_obs: int) -> str:
+    """``latent_ode-n30``: a Table 2 model at a number of observations."""
+    return f"{model}-n{n_obs}"
+
+
+def parse_spirals_arm(arm: str) -> tuple[str, int]:
+    model, _, n_obs = arm.rpartition("-n")
+    return model, int(n_obs)
+
+
+def spirals_data(budget: str) -> Path:
+    """The budget's spirals data set (generated, small: kept with the results)."""
+    return budget_dir(budget) / "data" / "spirals.npz"
+
+
 def budget_dir(budget: str) -> Path:
     return RESULTS / budget
 
@@ -55,3 +70,5 @@ SWEEP_CSV = "sweep.csv"
 REVERSIBILITY_CSV = "reversibility.csv"
 BACKWARD_NFE_CSV = "backward_nfe.csv"
 PROBE_LOG = "probe.log"
+# Files of a Table 2 run (runs/spirals/<model>-n<n_obs>/seed<seed>/), besides the above.
+PREDICTIONS_CSV = "predictions.csv"  # a few test spirals, for Figure 8

@@ -132,11 +132,13 @@ def integrate(
     tol: float,
     options: dict,
     gradient: str = "direct",
+    trajectory: bool = False,
     **kwargs: Any,
 ) -> Any:
     """Solve ``dh/dt = dynamics(t, h)`` over the times ``t`` and return the state at ``t[-1]``.
 
     ``h`` may be a tuple of tensors (e.g. a CNF's ``(z, log p)``); so is the result.
+    With ``trajectory`` the states at every time of ``t`` come back (time first).
 
     The one place that calls torchdiffeq, so every experiment shares the same
     tolerance convention (rtol = atol = ``tol``) and the same step-budget error.
@@ -149,6 +151,8 @@ def integrate(
         if "max_num_steps" in str(err):
             raise StepBudgetExceeded(str(err)) from err
         raise
+    if trajectory:
+        return out
     return tuple(o[-1] for o in out) if isinstance(out, tuple) else out[-1]
 
 

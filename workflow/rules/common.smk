@@ -14,3 +14,4 @@ except ConfigError as err:
 
 RESULTS = PLAN.results
 SOLVER_STUDY_FIGURES = figures.family_figures("solver_studies")
+SPIRALS_FIGURES = figures.family_figures("spirals")
