@@ -248,12 +248,17 @@ def table1_latex(table: pd.DataFrame) -> str:
     return latex_table(header, rows, "MNIST test error (mean ± std over seeds) beside Table 1.")
 
 
+def write_product(table: pd.DataFrame, out: Path, markdown: str, latex: str) -> pd.DataFrame:
+    """``<out>.csv`` (tidy), ``<out>.md`` and ``<out>.tex`` of one table."""
+    artifacts.write_text(out.with_suffix(".csv"), table.to_csv(index=False))
+    artifacts.write_text(out.with_suffix(".md"), markdown)
+    artifacts.write_text(out.with_suffix(".tex"), latex)
+    return table
+
+
 def table1(metrics_files: Sequence[Path], reference: dict[str, Any], out: Path) -> pd.DataFrame:
     table = table1_frame(metrics_files, reference)
-    artifacts.write_text(out.with_suffix(".csv"), table.to_csv(index=False))
-    artifacts.write_text(out.with_suffix(".md"), table1_markdown(table, reference))
-    artifacts.write_text(out.with_suffix(".tex"), table1_latex(table))
-    return table
+    return write_product(table, out, table1_markdown(table, reference), table1_latex(table))
 
 
 TABLE2_METRICS = ("rmse", "rmse_window", "nfe_forward", "nfe_backward", "seconds_per_iteration",
@@ -338,10 +343,7 @@ def table2_latex(table: pd.DataFrame) -> str:
 
 def table2(metrics_files: Sequence[Path], reference: dict[str, Any], out: Path) -> pd.DataFrame:
     table = table2_frame(metrics_files, reference)
-    artifacts.write_text(out.with_suffix(".csv"), table.to_csv(index=False))
-    artifacts.write_text(out.with_suffix(".md"), table2_markdown(table, reference))
-    artifacts.write_text(out.with_suffix(".tex"), table2_latex(table))
-    return table
+    return write_product(table, out, table2_markdown(table, reference), table2_latex(table))
 
 
 #: Product name -> function(metrics_files, reference, out_prefix).
