@@ -82,5 +82,5 @@ def test_backward_vs_forward_keeps_training_steps_and_probes_apart(tmp_path):
 
 
 def test_no_probes_is_an_error_not_an_empty_table():
-    with pytest.raises(ValueError, match="no probes"):
+    with pytest.raises(ValueError, match="no runs given for sweep.csv"):
         studies.work_precision([])

@@ -71,7 +71,6 @@ class PlanarCNFDynamics(nn.Module):
             dz = self.velocity(t, z)
             trace = torch.zeros(z.shape[0], 1, dtype=z.dtype, device=z.device)
             for i in range(self.dim):
-                trace = trace + torch.autograd.grad(
-                    dz[:, i].sum(), z, create_graph=True
-                )[0][:, i : i + 1]
+                row = torch.autograd.grad(dz[:, i].sum(), z, create_graph=True)[0]
+                trace = trace + row[:, i : i + 1]
         return dz, -trace

@@ -47,26 +47,28 @@ TABLES = {
 }
 
 
-def _read_probe_csv(probe_dirs: Sequence[Path], name: str) -> pd.DataFrame:
+def _read_tagged(dirs: Sequence[Path], name: str, meta: str, tol_key: str) -> pd.DataFrame:
+    """csv ``name`` of every directory, tagged with the training tolerance and seed.
+
+    ``meta`` is the directory's json holding them: a probe's metrics.json
+    (``train_tol``) or a training run's config.json (``tol``).
+    """
     frames = []
-    for probe_dir in map(Path, probe_dirs):
-        meta = artifacts.read_json(probe_dir / paths.METRICS_JSON)
-        frame = pd.read_csv(probe_dir / name)
-        frames.append(frame.assign(train_tol=meta["train_tol"], seed=meta["seed"]))
+    for directory in map(Path, dirs):
+        info = artifacts.read_json(directory / meta)
+        frame = pd.read_csv(directory / name)
+        frames.append(frame.assign(train_tol=info[tol_key], seed=info["seed"]))
     if not frames:
-        raise ValueError("no probes given")
+        raise ValueError(f"no runs given for {name}")
     return pd.concat(frames, ignore_index=True)
+
+
+def _read_probe_csv(probe_dirs: Sequence[Path], name: str) -> pd.DataFrame:
+    return _read_tagged(probe_dirs, name, paths.METRICS_JSON, "train_tol")
 
 
 def _read_training(train_dirs: Sequence[Path], name: str) -> pd.DataFrame:
-    frames = []
-    for train_dir in map(Path, train_dirs):
-        run = artifacts.read_json(train_dir / paths.CONFIG_JSON)
-        frame = pd.read_csv(train_dir / name)
-        frames.append(frame.assign(train_tol=run["tol"], seed=run["seed"]))
-    if not frames:
-        raise ValueError("no training runs given")
-    return pd.concat(frames, ignore_index=True)
+    return _read_tagged(train_dirs, name, paths.CONFIG_JSON, "tol")
 
 
 def over_seeds(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
