@@ -74,6 +74,21 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def markdown_document(
+    title: str,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    notes: Sequence[str],
+    failures: Sequence[str] = (),
+) -> str:
+    """A table's .md: title, the table, then its notes as a list (failed runs last)."""
+    notes = list(notes)
+    if failures:
+        notes.append("Failed runs (excluded from the statistics): " + "; ".join(failures))
+    text = f"# {title}\n\n" + markdown_table(header, rows) + "\n"
+    return text + "\n".join(f"- {note}" for note in notes) + "\n"
+
+
 def latex_table(header: Sequence[str], rows: Sequence[Sequence[str]], caption: str) -> str:
     def esc(text: str) -> str:
         for a, b in (("%", r"\%"), ("_", r"\_"), ("±", r"$\pm$"), ("~", r"$\sim$"), ("–", "--")):
@@ -223,12 +238,8 @@ def table1_markdown(table: pd.DataFrame, reference: dict[str, Any]) -> str:
         "The stem-only row is the ablation the paper lacks (torchdiffeq issue #32).",
     ]
     failures = [f"{r.label}: {r.failure}" for r in table.itertuples() if r.failure]
-    if failures:
-        notes.append("Failed runs (excluded from the statistics): " + "; ".join(failures))
-    text = "# Table 1: MNIST test error, parameters and memory\n\n"
-    text += markdown_table(header, rows) + "\n"
-    text += "\n".join(f"- {note}" for note in notes) + "\n"
-    return text
+    title = "Table 1: MNIST test error, parameters and memory"
+    return markdown_document(title, header, rows, notes, failures)
 
 
 def table1_latex(table: pd.DataFrame) -> str:
@@ -323,12 +334,8 @@ def table2_markdown(table: pd.DataFrame, reference: dict[str, Any]) -> str:
         + ".",
     ]
     failures = [f"{r.label} n={r.n_obs}: {r.failure}" for r in table.itertuples() if r.failure]
-    if failures:
-        notes.append("Failed runs (excluded from the statistics): " + "; ".join(failures))
-    text = "# Table 2: extrapolation RMSE on irregularly sampled spirals\n\n"
-    text += markdown_table(header, rows) + "\n"
-    text += "\n".join(f"- {note}" for note in notes) + "\n"
-    return text
+    title = "Table 2: extrapolation RMSE on irregularly sampled spirals"
+    return markdown_document(title, header, rows, notes, failures)
 
 
 def table2_latex(table: pd.DataFrame) -> str:
