@@ -38,7 +38,7 @@ from odebench import artifacts, paths
 from odebench.measuring import config_hash, peak_rss_bytes, provenance
 from odebench.models import count_parameters
 from odebench.sequence_models import build_sequence_model
-from odebench.solving import CountedDynamics, StepBudgetExceeded
+from odebench.solving import StepBudgetExceeded, reset_nfe, total_nfe
 from odebench.spirals import load_spirals, subsample
 
 log = logging.getLogger("odebench.sequences")
@@ -47,16 +47,6 @@ HISTORY_FIELDS = ("iteration", "loss", "nfe_forward", "nfe_backward", "seconds")
 PREDICTION_FIELDS = ("spiral", "kind", "t", "x", "y")
 #: Layout version of checkpoint.pt; another layout is not resumed from.
 CHECKPOINT_FORMAT = 1
-
-
-def _nfe(model: torch.nn.Module) -> int:
-    return sum(m.nfe for m in model.modules() if isinstance(m, CountedDynamics))
-
-
-def _reset_nfe(model: torch.nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, CountedDynamics):
-            m.nfe = 0
 
 
 def rmse(prediction: torch.Tensor, truth: torch.Tensor) -> float:
@@ -127,10 +117,10 @@ class SequenceTrainer:
         for iteration in range(len(self.history) + 1, iterations + 1):
             started = time.perf_counter()
             self.optimizer.zero_grad(set_to_none=True)
-            _reset_nfe(self.model)
+            reset_nfe(self.model)
             try:
                 loss = self.model.loss(train.x, train.times, train.index, train.grid)
-                forward = _nfe(self.model)
+                forward = total_nfe(self.model)
                 loss.backward()
             except StepBudgetExceeded as err:
                 return "step_budget_exhausted", str(err)
@@ -139,7 +129,7 @@ class SequenceTrainer:
             self.optimizer.step()
             self.history.append({
                 "iteration": iteration, "loss": loss.item(), "nfe_forward": forward,
-                "nfe_backward": _nfe(self.model) - forward,
+                "nfe_backward": total_nfe(self.model) - forward,
                 "seconds": time.perf_counter() - started,
             })  # fmt: skip
             if iteration % int(self.run["log_every"]) == 0 or iteration == iterations:

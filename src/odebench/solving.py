@@ -161,10 +161,16 @@ def ode_blocks(model: nn.Module) -> list[ODEBlock]:
     return [m for m in model.modules() if isinstance(m, ODEBlock)]
 
 
+def _counters(model: nn.Module) -> list[CountedDynamics]:
+    return [m for m in model.modules() if isinstance(m, CountedDynamics)]
+
+
 def reset_nfe(model: nn.Module) -> None:
-    for block in ode_blocks(model):
-        block.nfe = 0
+    """Zero the evaluation counters of every counted dynamics inside ``model``."""
+    for counter in _counters(model):
+        counter.nfe = 0
 
 
 def total_nfe(model: nn.Module) -> int:
-    return sum(block.nfe for block in ode_blocks(model))
+    """Evaluations of every counted dynamics inside ``model`` (ODE blocks, latent ODEs)."""
+    return sum(counter.nfe for counter in _counters(model))
