@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 #: Distributions whose versions every run records.
-PROVENANCE_PACKAGES = ("torch", "torchdiffeq", "numpy", "pandas", "snakemake", "odebench")
+PROVENANCE_PACKAGES = ("torch", "torchdiffeq", "scipy", "numpy", "pandas", "snakemake", "odebench")
 
 
 class _Saved:
