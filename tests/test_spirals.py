@@ -110,7 +110,7 @@ def tiny_run(data, model, **extra):
     return {"model": model, "n_obs": 10, "seed": 0, "data": str(data), "lr": 0.01,
             "iterations": 4, "log_every": 1, "checkpoint_every": 2, "tol": 1e-3,
             "solver": "dopri5", "gradient": "adjoint", "max_num_steps": 1000,
-            "figure_spirals": 2, **extra}  # fmt: skip
+            "figure_spirals": 2, "lr_schedule": "cosine", "grad_clip": 10.0, **extra}  # fmt: skip
 
 
 @pytest.mark.parametrize("model", ["rnn", "rnn_dt", "latent_ode"])
@@ -144,3 +144,16 @@ def test_an_interrupted_spirals_run_resumes_to_the_same_result(spirals_file, tmp
     resumed = sequences.train(run, tmp_path / "resumed")
     assert resumed["rmse"] == pytest.approx(reference["rmse"], rel=1e-6)
     assert resumed["iterations_completed"] == 4
+
+
+def test_cosine_schedule_starts_at_the_full_rate_and_ends_at_zero():
+    cosine = sequences.LR_SCHEDULES["cosine"]
+    assert cosine(0, 100) == 1.0
+    assert cosine(50, 100) == pytest.approx(0.5)
+    assert cosine(100, 100) == pytest.approx(0.0)
+    assert sequences.LR_SCHEDULES["constant"](70, 100) == 1.0
+
+
+def test_unknown_lr_schedule_names_the_known_ones(spirals_file, tmp_path):
+    with pytest.raises(ValueError, match="known: constant, cosine"):
+        sequences.SequenceTrainer(tiny_run(spirals_file, "rnn", lr_schedule="step"), tmp_path)

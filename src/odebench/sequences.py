@@ -46,7 +46,13 @@ log = logging.getLogger("odebench.sequences")
 HISTORY_FIELDS = ("iteration", "loss", "nfe_forward", "nfe_backward", "seconds")
 PREDICTION_FIELDS = ("spiral", "kind", "t", "x", "y")
 #: Layout version of checkpoint.pt; another layout is not resumed from.
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+
+#: lr multiplier at iteration ``step`` of ``total``.
+LR_SCHEDULES = {
+    "constant": lambda step, total: 1.0,
+    "cosine": lambda step, total: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total)),
+}
 
 
 def rmse(prediction: torch.Tensor, truth: torch.Tensor) -> float:
@@ -83,6 +89,17 @@ class SequenceTrainer:
         torch.manual_seed(int(run["seed"]))
         self.model = build_sequence_model(run["model"], run)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(run["lr"]))
+        # Cosine decay of the learning rate to 0 over the run (``lr_schedule: cosine``);
+        # ``constant`` keeps torchdiffeq's example setting. Gradients are clipped to
+        # ``grad_clip`` in norm when it is set.
+        iterations = int(run["iterations"])
+        schedule = run.get("lr_schedule", "constant")
+        if schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {schedule!r}; known: {', '.join(LR_SCHEDULES)}")
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: LR_SCHEDULES[schedule](step, iterations)
+        )
+        self.grad_clip = run.get("grad_clip")
         self.history: list[dict[str, Any]] = []
         self.hash = config_hash(run)
 
@@ -94,6 +111,7 @@ class SequenceTrainer:
         artifacts.save_torch(self.checkpoint_path, {
             "format": CHECKPOINT_FORMAT, "config_hash": self.hash,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
             "history": self.history, "rng": torch.get_rng_state(),
         })  # fmt: skip
 
@@ -106,6 +124,7 @@ class SequenceTrainer:
             return
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
         self.history = state["history"]
         torch.set_rng_state(state["rng"])
         log.info("resumed from %s after iteration %d", self.checkpoint_path, len(self.history))
@@ -126,7 +145,10 @@ class SequenceTrainer:
                 return "step_budget_exhausted", str(err)
             if not math.isfinite(loss.item()):
                 return "diverged", f"non-finite loss at iteration {iteration}"
+            if self.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), float(self.grad_clip))
             self.optimizer.step()
+            self.scheduler.step()
             self.history.append({
                 "iteration": iteration, "loss": loss.item(), "nfe_forward": forward,
                 "nfe_backward": total_nfe(self.model) - forward,
