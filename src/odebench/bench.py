@@ -31,7 +31,7 @@ from torch import nn
 from odebench.dynamics import LatentDynamics, PlanarCNFDynamics
 from odebench.measuring import SavedTensorMeter
 from odebench.models import CHANNELS, ConvDynamics
-from odebench.solving import FIXED_GRID_SOLVERS, integrate, solver_options
+from odebench.solving import integrate, solver_setting
 
 
 class TimedDynamics(nn.Module):
@@ -115,9 +115,7 @@ class Prepared:
         self.dynamics = TimedDynamics(self.case.dynamics())
         self.state = self.case.state(torch.Generator().manual_seed(seed))
         self.method, self.gradient = method, gradient
-        fixed = method in FIXED_GRID_SOLVERS
-        self.tol = 1e-3 if fixed else float(setting)
-        self.options = solver_options(method, int(setting) if fixed else None)
+        self.tol, self.options = solver_setting(method, setting)
         self.t = torch.tensor([0.0, 1.0])
 
     def forward(self, state: Any | None = None) -> Any:

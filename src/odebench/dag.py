@@ -56,12 +56,16 @@ class Plan:
         run = configuration.mnist_run(self.run, model, int(wildcards.seed), tol)
         return json.dumps(run, sort_keys=True)
 
-    def mnist_metrics(self) -> list[str]:
+    def run_dirs(self, family: str, arms: list[str]) -> list[str]:
+        """Run directories of ``family`` for every arm and seed (arm-major order)."""
         return [
-            str(paths.run_dir(self.budget, "mnist", arm, seed) / paths.METRICS_JSON)
-            for arm in self.mnist_arms
+            str(paths.run_dir(self.budget, family, arm, seed))
+            for arm in arms
             for seed in self.run["seeds"]
         ]
+
+    def mnist_metrics(self) -> list[str]:
+        return [f"{run}/{paths.METRICS_JSON}" for run in self.run_dirs("mnist", self.mnist_arms)]
 
     def mnist_runtime_min(self) -> int:
         """Generous wall-time request of one training job, for cluster schedulers."""
@@ -75,19 +79,11 @@ class Plan:
         return json.dumps(self.run["solver_studies"]["memory"], sort_keys=True)
 
     def probe_dirs(self) -> list[str]:
-        return [
-            str(paths.run_dir(self.budget, "probe", arm, seed))
-            for arm in self.probe_arms
-            for seed in self.run["seeds"]
-        ]
+        return self.run_dirs("probe", self.probe_arms)
 
     def probed_training_dirs(self) -> list[str]:
         """The training runs whose ODE-Nets are probed, in :meth:`probe_dirs` order."""
-        return [
-            str(paths.run_dir(self.budget, "mnist", arm, seed))
-            for arm in self.probe_arms
-            for seed in self.run["seeds"]
-        ]
+        return self.run_dirs("mnist", self.probe_arms)
 
     def study_tables(self) -> dict[str, str]:
         """The solver studies' tables by name (``memory_scaling`` has a rule of its own)."""
@@ -108,11 +104,7 @@ class Plan:
         return json.dumps(run, sort_keys=True)
 
     def spirals_run_dirs(self) -> list[str]:
-        return [
-            str(paths.run_dir(self.budget, "spirals", arm, seed))
-            for arm in self.spirals_arms
-            for seed in self.run["seeds"]
-        ]
+        return self.run_dirs("spirals", self.spirals_arms)
 
     def fig8_run_dirs(self) -> list[str]:
         """Figure 8's runs: the RNN and the latent ODE at the fewest observations, first seed."""

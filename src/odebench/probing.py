@@ -41,12 +41,12 @@ from odebench.data import DataError, load_mnist
 from odebench.measuring import provenance
 from odebench.models import build_model
 from odebench.solving import (
-    FIXED_GRID_SOLVERS,
     ODEBlock,
     StepBudgetExceeded,
     integrate,
     ode_blocks,
     solver_options,
+    solver_setting,
 )
 
 log = logging.getLogger("odebench.probing")
@@ -146,16 +146,11 @@ class Probe:
 
     def solve(self, h: torch.Tensor, method: str, value: float, **kw: Any) -> torch.Tensor:
         """The block's solve over [0, 1] with another method and tolerance (or step count)."""
-        fixed = method in FIXED_GRID_SOLVERS
+        tol, options = solver_setting(method, value, self.max_num_steps)
         return integrate(
-            kw.pop("dynamics", self.block.dynamics),
-            h,
-            self.t.to(h),
-            method=method,
-            tol=self.block.tol if fixed else value,
-            options=solver_options(method, int(value) if fixed else None, self.max_num_steps),
-            **kw,
-        )
+            kw.pop("dynamics", self.block.dynamics), h, self.t.to(h),
+            method=method, tol=tol, options=options, **kw,
+        )  # fmt: skip
 
     @torch.inference_mode()
     def sweep(self, x: torch.Tensor, y: torch.Tensor) -> list[dict[str, Any]]:

@@ -123,6 +123,14 @@ def solver_options(method: str, steps: int | None = None, max_num_steps: int = 1
     return {"max_num_steps": int(max_num_steps)}
 
 
+def solver_setting(method: str, value: float, max_num_steps: int = 10_000) -> tuple[float, dict]:
+    """(tol, options) of one sweep value: a tolerance for adaptive methods, a step count
+    for fixed-grid ones (whose tolerance torchdiffeq ignores)."""
+    if method in FIXED_GRID_SOLVERS:
+        return 1e-3, solver_options(method, int(value))
+    return float(value), solver_options(method, None, max_num_steps)
+
+
 def integrate(
     dynamics: nn.Module,
     h: torch.Tensor | tuple[torch.Tensor, ...],
