@@ -359,8 +359,9 @@ def _paper_params(reference: Mapping[str, Any], model: str) -> float:
     return float(reference_value(reference, "table1_mnist", "models", model, "params"))
 
 
-def _arm(row: pd.Series) -> str:
-    label = row["model"] if "label" not in row else row["label"]
+def _arm(row: pd.Series, reference: Mapping[str, Any]) -> str:
+    """``ODE-Net (tol 0.001)``: the paper's label of the row's model, with its tolerance."""
+    label = (reference["table1_mnist"]["models"].get(row["model"]) or {}).get("label", row["model"])
     return label if _missing(row.get("tol")) else f"{label} (tol {_g(row['tol'])})"
 
 
@@ -391,7 +392,7 @@ def _odenet_matches_resnet(tables: Tables, reference: Mapping[str, Any]) -> Find
     diff = welch_difference(ours, theirs)
     margin = ERROR_MARGIN * theirs.mean
     measured = (
-        f"{_arm(odenet)} {ours.describe('%')} vs ResNet {theirs.describe('%')}; "
+        f"{_arm(odenet, reference)} {ours.describe('%')} vs ResNet {theirs.describe('%')}; "
         f"params {odenet['params']} / {resnet['params']} = {_g(ratio, 2)}"
     )
     low, high = PARAMS_RATIO_BOUNDS
@@ -421,7 +422,8 @@ def _rknet_matches_odenet(tables: Tables, reference: Mapping[str, Any]) -> Findi
     ours, theirs = summary(odenet, *ERROR), summary(rknet, *ERROR)
     diff = welch_difference(ours, theirs)
     margin = ERROR_MARGIN * theirs.mean
-    measured = f"{_arm(odenet)} {ours.describe('%')} vs {_arm(rknet)} {theirs.describe('%')}"
+    arms = _arm(odenet, reference), _arm(rknet, reference)
+    measured = f"{arms[0]} {ours.describe('%')} vs {arms[1]} {theirs.describe('%')}"
     evidence = f"ODE-Net minus RK-Net: {diff} pp; margin ±{_g(margin)} pp"
     return Finding(measured, within_margin(diff, margin), evidence)
 
@@ -444,7 +446,7 @@ def _stem_alone_matches_odenet(tables: Tables, reference: Mapping[str, Any]) -> 
     ours, theirs = summary(stem, *ERROR), summary(odenet, *ERROR)
     diff = welch_difference(ours, theirs)
     margin = ERROR_MARGIN * theirs.mean
-    measured = f"stem only {ours.describe('%')} vs {_arm(odenet)} {theirs.describe('%')}"
+    measured = f"stem only {ours.describe('%')} vs {_arm(odenet, reference)} {theirs.describe('%')}"
     evidence = f"stem minus ODE-Net: {diff} pp; margin +{_g(margin)} pp"
     return Finding(measured, not_worse(diff, margin), evidence)
 
