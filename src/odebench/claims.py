@@ -300,7 +300,7 @@ def evaluate(claim_id: str, tables: Tables, reference: Mapping[str, Any]) -> dic
     return {
         "claim_id": claim_id,
         "statement": entry.statement,
-        "source": str(reference_value(reference, "claims", claim_id, "source")),
+        "source": str(reference_value(reference, "claims", claim_id, "source")).strip(),
         "metric": entry.metric,
         "paper_value": entry.paper(reference),
         "measured": finding.measured,

@@ -1,0 +1,108 @@
+"""The report renders from any subset of a budget's products, every figure linked beside it."""
+
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+from odebench import claims, report
+
+
+@pytest.fixture()
+def cpu_results(repo, tmp_path):
+    """A copy of the committed cpu products (tables, figures, metrics) with fresh claims."""
+    source = repo / "results" / "cpu"
+    results = tmp_path / "cpu"
+    shutil.copytree(source / "tables", results / "tables")
+    shutil.copytree(source / "figures", results / "figures")
+    for metrics in source.glob("runs/*/*/seed*/metrics.json"):
+        dest = results / metrics.relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(metrics, dest)
+    reference = repo / "paper" / "reference.yaml"
+    code = claims.main(
+        ["--tables-dir", str(results / "tables"), "--reference", str(reference),
+         "--out", str(results / "claims.csv")]
+    )  # fmt: skip
+    assert code == 0
+    return results
+
+
+@pytest.fixture()
+def rendered(cpu_results):
+    out = cpu_results / "report.md"
+    assert report.main(["--results", str(cpu_results), "--out", str(out)]) == 0
+    return out.read_text()
+
+
+def test_report_opens_with_the_verdict_table(rendered):
+    headings = re.findall(r"^## (.+)$", rendered, flags=re.MULTILINE)
+    assert headings == [
+        "Verdicts", "The paper's tables, with our numbers", "Figures", "Provenance"
+    ]  # fmt: skip
+    assert rendered.startswith("# odebench report: budget `cpu`")
+    verdicts = rendered.split("## Verdicts")[1].split("##")[0]
+    assert "| # | Claim | Verdict | Measured | Paper | Evidence |" in verdicts
+    assert len(re.findall(r"^\| \d+ \|", verdicts, flags=re.MULTILINE)) == len(claims.CLAIMS)
+
+
+def test_every_verdict_in_the_report_is_one_of_the_three(rendered, cpu_results):
+    table = pd.read_csv(cpu_results / "claims.csv")
+    verdicts = rendered.split("## Verdicts")[1].split("##")[0]
+    found = re.findall(r"\| \*\*([a-z ]+)\*\* \|", verdicts)
+    assert found == list(table["verdict"])
+    assert set(found) <= set(claims.VERDICTS)
+
+
+def test_every_figure_present_is_linked_relative_to_the_report(rendered, cpu_results):
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", rendered)
+    pngs = sorted(f"figures/{p.name}" for p in (cpu_results / "figures").glob("*.png"))
+    assert sorted(links) == pngs
+    assert all((cpu_results / link).is_file() for link in links)
+
+
+def test_report_includes_the_tables_own_markdown_and_their_data(rendered):
+    assert "### Table 1: MNIST test error, parameters and memory" in rendered
+    assert "### Table 2: extrapolation RMSE on irregularly sampled spirals" in rendered
+    assert "[`tables/table1_mnist.csv`](tables/table1_mnist.csv)" in rendered
+
+
+def test_missing_products_are_named_not_fatal(rendered):
+    assert "Not produced in this run (`tables/trace_estimator.csv`)." in rendered
+
+
+def test_a_csv_only_table_is_rendered_as_markdown(cpu_results):
+    rows = [{"dataset": "two_moons", "model": "cnf", "n_seeds": 2, "test_nll_mean": 1.23456,
+             "test_nll_std": float("nan"), "nfe_forward": 20}]  # fmt: skip
+    pd.DataFrame(rows).to_csv(cpu_results / "tables" / "cnf_max_likelihood.csv", index=False)
+    text = report.render(cpu_results)
+    assert "### Figure 5: maximum likelihood, NF against CNF" in text
+    assert "| two_moons | cnf | 2 | 1.235 | – | 20 |" in text
+
+
+def test_provenance_sums_wall_time_per_family(rendered, cpu_results):
+    metrics = list(cpu_results.glob("runs/spirals/*/seed*/metrics.json"))
+    total = sum(pd.read_json(m, typ="series")["wall_seconds"] for m in metrics)
+    assert re.search(rf"\| spirals \| {len(metrics)} \| {len(metrics)} \| .* \| {total:.0f} \|",
+                     rendered)  # fmt: skip
+    assert '"git_commit":' in rendered.split("## Provenance")[1]
+
+
+def test_report_without_claims_fails_in_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "report.md"
+    assert report.main(["--results", str(tmp_path), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"odebench.report: error: {tmp_path / 'claims.csv'} is missing; "
+        "run python -m odebench.claims first"
+    )
+    assert not out.exists()
+
+
+def test_report_builds_from_claims_alone(tmp_path, repo):
+    claims.main(["--tables-dir", str(tmp_path), "--reference",
+                 str(repo / "paper" / "reference.yaml"), "--out", str(tmp_path / "claims.csv")])  # fmt: skip
+    text = report.render(tmp_path)
+    assert "13 claims: 0 reproduced, 0 not reproduced, 13 inconclusive." in text
+    assert "No figure was produced in this run." in text
