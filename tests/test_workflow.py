@@ -131,6 +131,15 @@ def test_smoke_dag_writes_table2_with_nine_rows_and_figure8(smoke_dag):
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
 
 
+def test_smoke_dag_writes_claims_and_the_report(smoke_dag):
+    work, _ = smoke_dag
+    results = work / "results" / "smoke"
+    claims = pd.read_csv(results / "claims.csv")
+    assert len(claims) >= 13
+    assert set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
+    assert (results / "report.md").read_text().startswith("# odebench report: budget `smoke`")
+
+
 def test_smoke_dag_finishes_within_three_minutes(smoke_dag):
     _, elapsed = smoke_dag
     assert elapsed < 180

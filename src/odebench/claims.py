@@ -344,7 +344,7 @@ def _odenet_row(tables: Tables, reference: Mapping[str, Any], tol: float | None 
     """The ODE-Net at ``tol``, else at the paper's tolerance, else at the tightest trained."""
     if tol is None:
         tol = float(reference_value(reference, "tolerances", "classification"))
-        odenets = tables.rows(TABLE1, ERROR, model="odenet")
+        odenets = tables.rows(TABLE1, [*ERROR, "tol"], model="odenet")
         trained = pd.to_numeric(odenets["tol"])
         if not np.isclose(trained, tol).any():
             tol = float(trained.min())
@@ -417,7 +417,7 @@ def _odenet_matches_resnet(tables: Tables, reference: Mapping[str, Any]) -> Find
     paper=lambda r: f"ODE-Net {_paper_error(r, 'odenet')}% vs RK-Net {_paper_error(r, 'rknet')}%",
 )
 def _rknet_matches_odenet(tables: Tables, reference: Mapping[str, Any]) -> Finding:
-    rknet = tables.row(TABLE1, ERROR, model="rknet")
+    rknet = tables.row(TABLE1, [*ERROR, "tol"], model="rknet")
     odenet = _odenet_row(tables, reference, tol=float(rknet["tol"]))
     ours, theirs = summary(odenet, *ERROR), summary(rknet, *ERROR)
     diff = welch_difference(ours, theirs)

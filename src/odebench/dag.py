@@ -124,9 +124,23 @@ class Plan:
         prefix = paths.tables_dir(self.budget) / name
         return {ext: f"{prefix}.{ext}" for ext in ("csv", "md", "tex")}
 
+    def report_outputs(self) -> dict[str, str]:
+        """The claims table and the report, which read every other target."""
+        return {
+            "claims": str(paths.claims_csv(self.budget)),
+            "report": str(paths.report_md(self.budget)),
+        }
+
+    def report_inputs(self) -> list[str]:
+        """Every other target: a family's tables and figures join the report by joining
+        :meth:`targets`, with no edit to the report's rules."""
+        own = set(self.report_outputs().values())
+        return [target for target in self.targets() if target not in own]
+
     def targets(self) -> list[str]:
         """Everything ``rule all`` asks for."""
         return [
+            *self.report_outputs().values(),
             *self.table_outputs("table1_mnist").values(),
             *self.table_outputs("table2_spirals").values(),
             *self.study_tables().values(),

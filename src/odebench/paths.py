@@ -57,6 +57,16 @@ def figures_dir(budget: str) -> Path:
     return budget_dir(budget) / "figures"
 
 
+def claims_csv(budget: str) -> Path:
+    """Every claim of the paper with its verdict (odebench.claims)."""
+    return budget_dir(budget) / "claims.csv"
+
+
+def report_md(budget: str) -> Path:
+    """The budget's report (odebench.report); links figures relative to itself."""
+    return budget_dir(budget) / "report.md"
+
+
 # Files inside a run directory.
 CONFIG_JSON = "config.json"
 METRICS_JSON = "metrics.json"

@@ -1,0 +1,53 @@
+# The claims and the report: read every other target of the plan (PLAN.report_inputs),
+# so a new family's tables and figures reach the report without editing these rules.
+
+
+rule claims:
+    input:
+        products=PLAN.report_inputs(),
+        reference="paper/reference.yaml",
+    output:
+        report(
+            PLAN.report_outputs()["claims"],
+            caption="../report/claims.rst",
+            category="Claims and report",
+        ),
+    params:
+        tables_dir=paths.tables_dir(PLAN.budget),
+    log:
+        f"{RESULTS}/logs/claims.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m odebench.claims --tables-dir {params.tables_dir} --reference {input.reference}"
+        " --out {output} > {log} 2>&1"
+
+
+rule report:
+    input:
+        claims=PLAN.report_outputs()["claims"],
+        products=PLAN.report_inputs(),
+        template="paper/report_template.md",
+    output:
+        report(
+            PLAN.report_outputs()["report"],
+            caption="../report/report_md.rst",
+            category="Claims and report",
+        ),
+    params:
+        results=lambda wildcards, output: Path(output[0]).parent,
+    log:
+        f"{RESULTS}/logs/report.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m odebench.report --results {params.results} --template {input.template}"
+        " --out {output} > {log} 2>&1"
