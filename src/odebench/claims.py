@@ -138,7 +138,7 @@ def welch_difference(a: Summary, b: Summary, level: float = LEVEL) -> Difference
     for arm in (a, b):
         if arm.n < 2 or _missing(arm.std):
             nan = float("nan")
-            return Difference(estimate, nan, nan, f"n = {arm.n} and std {_g(arm.std)}")
+            return Difference(estimate, nan, nan, f"n = {arm.n}, std {_g(arm.std)}")
     va, vb = a.std**2 / a.n, b.std**2 / b.n
     se = math.sqrt(va + vb)
     if se == 0.0:  # identical seeds: the difference is exact
