@@ -180,3 +180,50 @@ def spirals_run(resolved: Mapping[str, Any], model: str, n_obs: int, seed: int) 
         data=str(paths.spirals_data(resolved["budget"])),
     )
     return run
+
+
+#: Orientation of a planar NF per CNF task (see :mod:`odebench.flows`): density matching
+#: needs exact samples and log q, maximum likelihood an exact, differentiable log p(x).
+NF_DIRECTION = {"density": "generative", "likelihood": "normalizing"}
+
+
+def _flow_run(resolved: Mapping[str, Any], task: str, model: str, seed: int) -> dict[str, Any]:
+    """Shared part of a Figure 4 / Figure 5 run config: solver, task settings, training."""
+    spec = resolved["cnf"]
+    section = spec[task]
+    if model not in section["models"]:
+        raise ConfigError(
+            f"invalid config: cnf.{task} model {model!r} is not one of {sorted(section['models'])}"
+        )
+    run = {k: v for k, v in spec.items() if k not in ("density", "likelihood", "trace")}
+    run.update({k: v for k, v in section.items()
+                if k not in ("models", "targets", "capacities", "datasets")})  # fmt: skip
+    run.update(section["models"][model])
+    run.update(family=f"cnf_{task}", task=task, budget=resolved["budget"], model=model,
+               seed=int(seed), direction=NF_DIRECTION[task])  # fmt: skip
+    return run
+
+
+def cnf_density_run(
+    resolved: Mapping[str, Any], target: str, model: str, capacity: int, seed: int
+) -> dict[str, Any]:
+    """The complete config of one Figure 4 run (density matching)."""
+    return _flow_run(resolved, "density", model, seed) | {
+        "target": target,
+        "capacity": int(capacity),
+    }
+
+
+def cnf_likelihood_run(
+    resolved: Mapping[str, Any], dataset: str, model: str, seed: int
+) -> dict[str, Any]:
+    """The complete config of one Figure 5 run (maximum likelihood)."""
+    run = _flow_run(resolved, "likelihood", model, seed)
+    return run | {"dataset": dataset, "capacity": int(resolved["cnf"]["likelihood"]["capacity"])}
+
+
+def cnf_trace_spec(resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of one trace-estimator study (the seed is given separately)."""
+    spec = resolved["cnf"]
+    shared = {k: spec[k] for k in ("solver", "gradient", "hyper_hidden")}
+    return shared | dict(spec["trace"]) | {"budget": resolved["budget"]}

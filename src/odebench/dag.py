@@ -16,6 +16,15 @@ import torch
 from odebench import config as configuration
 from odebench import figures, paths, studies
 
+#: Tables of the CNF family (``odebench.tables`` products) and the runs each summarises.
+CNF_TABLE_FAMILIES = {
+    "cnf_density_matching": "cnf_density",
+    "cnf_max_likelihood": "cnf_likelihood",
+    "trace_estimator": "cnf_trace",
+}
+#: Tables that Figures 4 and 5 draw, collected from the runs of the first seed.
+CNF_FIGURE_TABLES = ("fig4_densities.csv", "fig5_frames.csv")
+
 
 class Plan:
     """The runs and products of one validated config."""
@@ -49,6 +58,26 @@ class Plan:
             paths.spirals_arm(model, n) for model in spirals["models"] for n in spirals["n_obs"]
         ]
         self.spirals_data = str(paths.spirals_data(self.budget))
+        cnf = self.run["cnf"]
+        #: Output patterns of the CNF runs ({arm}, {seed}); arms as in :mod:`odebench.paths`.
+        self.density_run_dir = str(paths.run_dir(self.budget, "cnf_density", "{arm}", "{seed}"))
+        self.likelihood_run_dir = str(
+            paths.run_dir(self.budget, "cnf_likelihood", "{arm}", "{seed}")
+        )
+        self.trace_run_dir = str(paths.run_dir(self.budget, "cnf_trace", "study", "{seed}"))
+        density = cnf["density"]
+        self.density_arms = [
+            paths.density_arm(target, model, capacity)
+            for target in density["targets"]
+            for model in density["models"]
+            for capacity in density["capacities"]
+        ]
+        likelihood = cnf["likelihood"]
+        self.likelihood_arms = [
+            paths.likelihood_arm(dataset, model)
+            for dataset in likelihood["datasets"]
+            for model in likelihood["models"]
+        ]
 
     def mnist_run_config(self, wildcards: Any) -> str:
         """The resolved run config of ``{arm}/seed{seed}`` as JSON (a rule parameter)."""
@@ -119,6 +148,50 @@ class Plan:
     def spirals_runtime_min(self) -> int:
         return 10 + self.run["spirals"]["iterations"] // 20
 
+    def density_run_config(self, wildcards: Any) -> str:
+        """The resolved config of one Figure 4 run ``{arm}/seed{seed}``, as JSON."""
+        target, model, capacity = paths.parse_density_arm(wildcards.arm)
+        run = configuration.cnf_density_run(self.run, target, model, capacity, int(wildcards.seed))
+        return json.dumps(run, sort_keys=True)
+
+    def likelihood_run_config(self, wildcards: Any) -> str:
+        """The resolved config of one Figure 5 run ``{arm}/seed{seed}``, as JSON."""
+        dataset, model = paths.parse_likelihood_arm(wildcards.arm)
+        run = configuration.cnf_likelihood_run(self.run, dataset, model, int(wildcards.seed))
+        return json.dumps(run, sort_keys=True)
+
+    def trace_spec(self) -> str:
+        return json.dumps(configuration.cnf_trace_spec(self.run), sort_keys=True)
+
+    def grid_spec(self) -> str:
+        return json.dumps(self.run["cnf"]["grid"], sort_keys=True)
+
+    def cnf_table_metrics(self, wildcards: Any) -> list[str]:
+        """metrics.json of the runs that CNF table ``{table}`` summarises."""
+        return self.cnf_metrics(CNF_TABLE_FAMILIES[wildcards.table])
+
+    def cnf_metrics(self, family: str) -> list[str]:
+        """metrics.json of every run of ``cnf_density``, ``cnf_likelihood`` or ``cnf_trace``."""
+        arms = {"cnf_density": self.density_arms, "cnf_likelihood": self.likelihood_arms,
+                "cnf_trace": ["study"]}[family]  # fmt: skip
+        return [f"{run}/{paths.METRICS_JSON}" for run in self.run_dirs(family, arms)]
+
+    def fig4_run_dirs(self) -> list[str]:
+        """Figure 4 draws the learned densities of the first seed."""
+        seed = self.run["seeds"][0]
+        return [str(paths.run_dir(self.budget, "cnf_density", arm, seed))
+                for arm in self.density_arms]  # fmt: skip
+
+    def fig5_run_dirs(self) -> list[str]:
+        seed = self.run["seeds"][0]
+        return [str(paths.run_dir(self.budget, "cnf_likelihood", arm, seed))
+                for arm in self.likelihood_arms]  # fmt: skip
+
+    def cnf_runtime_min(self, task: str) -> int:
+        """Generous wall-time request of one CNF job, for cluster schedulers."""
+        models = self.run["cnf"][task]["models"]
+        return 10 + max(spec["iterations"] for spec in models.values()) // 50
+
     def table_outputs(self, name: str) -> dict[str, str]:
         """The csv, md and tex files of table ``name``, e.g. ``table1_mnist``."""
         prefix = paths.tables_dir(self.budget) / name
@@ -145,5 +218,7 @@ class Plan:
             *self.table_outputs("table2_spirals").values(),
             *self.study_tables().values(),
             str(paths.tables_dir(self.budget) / "fig8_trajectories.csv"),
+            *(self.table_outputs(name)["csv"] for name in CNF_TABLE_FAMILIES),
+            *(str(paths.tables_dir(self.budget) / name) for name in CNF_FIGURE_TABLES),
             *(self.figure(name) for name in figures.FIGURES),
         ]

@@ -213,6 +213,82 @@ def fig8_spirals(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
+def _density_image(ax, rows: pd.DataFrame, title: str) -> None:
+    """A density on its square grid (rows with x, y, density), as an image."""
+    xs, ys = np.sort(rows["x"].unique()), np.sort(rows["y"].unique())
+    image = rows.pivot_table(index="y", columns="x", values="density").to_numpy()
+    step = (xs[1] - xs[0]) / 2 if len(xs) > 1 else 0.5
+    ax.imshow(image, origin="lower", cmap="viridis", aspect="equal",
+              extent=(xs[0] - step, xs[-1] + step, ys[0] - step, ys[-1] + step))  # fmt: skip
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def fig4_density_matching(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
+    grids, kl = t["fig4_densities.csv"], t["cnf_density_matching.csv"]
+    targets = list(dict.fromkeys(grids["target"]))
+    arms = (
+        grids[grids["model"] != "target"][["model", "capacity"]]
+        .drop_duplicates()
+        .sort_values(
+            ["model", "capacity"],
+            key=lambda c: c.map({"nf": 0, "cnf": 1}) if c.name == "model" else c,
+        )  # fmt: skip
+    )
+    columns = 1 + len(arms) + 1
+    fig, axes = plt.subplots(len(targets), columns, figsize=(1.9 * columns, 2.0 * len(targets)),
+                             squeeze=False)  # fmt: skip
+    colors = {"nf": sns.color_palette("colorblind")[0], "cnf": sns.color_palette("colorblind")[1]}
+    for row, target in zip(axes, targets, strict=True):
+        rows = grids[grids["target"] == target]
+        _density_image(row[0], rows[rows["model"] == "target"], f"target: {target}")
+        for ax, arm in zip(row[1:], arms.itertuples(), strict=False):
+            learned = rows[(rows["model"] == arm.model) & (rows["capacity"] == arm.capacity)]
+            letter = "K" if arm.model == "nf" else "M"
+            _density_image(ax, learned, f"{arm.model.upper()} {letter}={arm.capacity}")
+        ax = row[-1]
+        for model, group in kl[kl["target"] == target].groupby("model"):
+            group = group.sort_values("capacity")
+            ax.errorbar(group["capacity"], group["kl_mean"], yerr=group["kl_std"].fillna(0),
+                        marker="o", capsize=2, color=colors.get(model),
+                        label=model.upper())  # fmt: skip
+        capacities = sorted(kl["capacity"].unique())
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(capacities, [str(c) for c in capacities])
+        ax.minorticks_off()
+        ax.set(xlabel="K (NF) / M (CNF)", ylabel="KL(q‖p), nats")
+        ax.set_ylim(bottom=0)
+        ax.set_title("KL vs capacity (panel d)", fontsize=8)
+        ax.legend(fontsize=6)
+    fig.suptitle("Fig. 4: density matching, planar NF (depth K) vs planar CNF (width M)")
+    return fig
+
+
+def fig5_max_likelihood(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
+    frames = t["fig5_frames.csv"]
+    keys = list(dict.fromkeys(zip(frames["dataset"], frames["model"], strict=True)))
+    fractions = sorted(frames["fraction"].unique())
+    fig, axes = plt.subplots(2 * len(keys), len(fractions), squeeze=False,
+                             figsize=(1.7 * len(fractions), 1.8 * 2 * len(keys)))  # fmt: skip
+    for k, (dataset, model) in enumerate(keys):
+        rows = frames[(frames["dataset"] == dataset) & (frames["model"] == model)]
+        for j, fraction in enumerate(fractions):
+            at = rows[rows["fraction"] == fraction]
+            label = f"{dataset}, {model.upper()}\n" if j == 0 else ""
+            _density_image(axes[2 * k][j], at[at["kind"] == "density"],
+                           f"{label}density, {fraction:.0%}")  # fmt: skip
+            samples = at[at["kind"] == "sample"]
+            ax = axes[2 * k + 1][j]
+            ax.scatter(samples["x"], samples["y"], s=1, alpha=0.5)
+            lim = float(frames.loc[frames["kind"] == "density", "x"].abs().max())
+            ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[])
+            ax.set_aspect("equal")
+            ax.set_title(f"{label}samples, {fraction:.0%}", fontsize=8)
+    fig.suptitle("Fig. 5: maximum likelihood, from noise (0%) to data (100%) along the flow")
+    return fig
+
+
 #: Figure name -> drawing function and the tables it reads.
 FIGURES: dict[str, Figure] = {
     "fig3a_nfe_vs_error": Figure(fig3a_nfe_vs_error, ("work_precision.csv",), "solver_studies"),
@@ -228,6 +304,10 @@ FIGURES: dict[str, Figure] = {
     "memory_scaling": Figure(memory_scaling, ("memory_scaling.csv",), "solver_studies"),
     "work_precision": Figure(work_precision, ("work_precision.csv",), "solver_studies"),
     "fig8_spirals": Figure(fig8_spirals, ("fig8_trajectories.csv",), "spirals"),
+    "fig4_density_matching": Figure(
+        fig4_density_matching, ("fig4_densities.csv", "cnf_density_matching.csv"), "cnf"
+    ),
+    "fig5_max_likelihood": Figure(fig5_max_likelihood, ("fig5_frames.csv",), "cnf"),
 }
 
 

@@ -36,6 +36,27 @@ def parse_spirals_arm(arm: str) -> tuple[str, int]:
     return model, int(n_obs)
 
 
+def density_arm(target: str, model: str, capacity: int) -> str:
+    """``ring-cnf32``: a Figure 4 flow (NF depth K or CNF width M) fitted to a target."""
+    return f"{target}-{model}{capacity}"
+
+
+def parse_density_arm(arm: str) -> tuple[str, str, int]:
+    target, _, flow = arm.rpartition("-")
+    model = flow.rstrip("0123456789")
+    return target, model, int(flow[len(model) :])
+
+
+def likelihood_arm(dataset: str, model: str) -> str:
+    """``two_moons-cnf``: a Figure 5 flow fitted to a data set."""
+    return f"{dataset}-{model}"
+
+
+def parse_likelihood_arm(arm: str) -> tuple[str, str]:
+    dataset, _, model = arm.rpartition("-")
+    return dataset, model
+
+
 def spirals_data(budget: str) -> Path:
     """The budget's spirals data set (generated, small: kept with the results)."""
     return budget_dir(budget) / "data" / "spirals.npz"
@@ -82,3 +103,7 @@ BACKWARD_NFE_CSV = "backward_nfe.csv"
 PROBE_LOG = "probe.log"
 # Files of a Table 2 run (runs/spirals/<model>-n<n_obs>/seed<seed>/), besides the above.
 PREDICTIONS_CSV = "predictions.csv"  # a few test spirals, for Figure 8
+# Files of a CNF run (runs/cnf_density/..., runs/cnf_likelihood/..., runs/cnf_trace/...).
+GRID_CSV = "grid.csv"  # the learned density on a grid (Figure 4)
+FRAMES_CSV = "frames.csv"  # samples and densities along the flow (Figure 5)
+TRACE_CSV = "trace.csv"  # one row per dimension and trace estimator

@@ -116,11 +116,8 @@ class SequenceTrainer:
         })  # fmt: skip
 
     def try_resume(self) -> None:
-        if not self.checkpoint_path.is_file():
-            return
-        state = torch.load(self.checkpoint_path, weights_only=True)
-        if state.get("format") != CHECKPOINT_FORMAT or state.get("config_hash") != self.hash:
-            log.warning("ignoring %s: another config or layout", self.checkpoint_path)
+        state = artifacts.load_checkpoint(self.checkpoint_path, CHECKPOINT_FORMAT, self.hash)
+        if state is None:
             return
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from odebench import figures, paths
 from odebench.config import ConfigError
-from odebench.dag import Plan
+from odebench.dag import CNF_TABLE_FAMILIES, Plan
 
 # Validate before anything runs: one line naming the bad key, nothing written.
 try:
@@ -15,3 +15,4 @@ except ConfigError as err:
 RESULTS = PLAN.results
 SOLVER_STUDY_FIGURES = figures.family_figures("solver_studies")
 SPIRALS_FIGURES = figures.family_figures("spirals")
+CNF_FIGURES = figures.family_figures("cnf")
