@@ -131,6 +131,46 @@ def test_smoke_dag_writes_table2_with_nine_rows_and_figure8(smoke_dag):
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
 
 
+#: CNF products (issue 5) and the columns users rely on.
+CNF_TABLES = {
+    "cnf_density_matching.csv": {"target", "model", "capacity", "n_seeds", "kl_mean", "kl_std"},
+    "cnf_max_likelihood.csv": {"dataset", "model", "n_seeds", "test_nll_mean", "test_nll_std",
+                               "nfe_forward"},
+    "trace_estimator.csv": {"dim", "estimator", "seconds_per_step", "nfe", "variance"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(CNF_TABLES))
+def test_smoke_dag_writes_each_cnf_table_with_its_columns(smoke_dag, name):
+    work, _ = smoke_dag
+    table = pd.read_csv(work / "results" / "smoke" / "tables" / name)
+    assert len(table) > 0
+    assert CNF_TABLES[name] <= set(table.columns)
+
+
+def test_smoke_dag_fits_every_density_arm_and_both_flows_on_both_data_sets(smoke_dag):
+    work, _ = smoke_dag
+    tables = work / "results" / "smoke" / "tables"
+    density = pd.read_csv(tables / "cnf_density_matching.csv")
+    assert len(density) == 2 * 2 * 2  # smoke: 2 targets x {nf, cnf} x 2 capacities
+    assert set(density["model"]) == {"nf", "cnf"} and (density["n_seeds"] == 1).all()
+    likelihood = pd.read_csv(tables / "cnf_max_likelihood.csv").set_index(["dataset", "model"])
+    assert set(likelihood.index) == {(d, m) for d in ("two_circles", "two_moons")
+                                     for m in ("nf", "cnf")}  # fmt: skip
+    assert likelihood.loc[("two_moons", "cnf"), "nfe_forward"] > 0
+    assert likelihood.loc[("two_moons", "nf"), "nfe_forward"] == 0
+    trace = pd.read_csv(tables / "trace_estimator.csv")
+    assert set(trace["estimator"]) == {"exact", "hutchinson", "hutchinson_fresh"}
+
+
+@pytest.mark.parametrize("name", ["fig4_density_matching", "fig5_max_likelihood"])
+def test_smoke_dag_draws_each_cnf_figure(smoke_dag, name):
+    work, _ = smoke_dag
+    png = work / "results" / "smoke" / "figures" / f"{name}.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 10_000
+
+
 def test_smoke_dag_writes_claims_and_the_report(smoke_dag):
     work, _ = smoke_dag
     results = work / "results" / "smoke"
