@@ -392,3 +392,20 @@ def test_entry_point_rejects_a_missing_tables_directory_and_writes_nothing(tmp_p
         f"odebench.claims: error: no tables directory {tmp_path / 'nope'}"
     )
     assert not out.exists()
+
+
+def test_hutchinson_claim_reads_the_exponent_where_fixed_costs_no_longer_dominate(
+    tmp_path, reference
+):
+    # A fixed 1 ms per evaluation flattens both curves at small D; between the two largest
+    # D the exact trace's quadratic and Hutchinson's linear growth show.
+    rows = [
+        {"dim": d, "estimator": estimator, "seconds_per_step": 10 * cost, "nfe": 10,
+         "seconds_per_nfe": cost, "variance": 0.0}
+        for d in (2, 8, 32, 128, 512)
+        for estimator, cost in (("exact", 1e-3 + 1e-7 * d**2), ("hutchinson", 1e-3 + 1e-7 * d))
+    ]  # fmt: skip
+    write(tmp_path, "trace_estimator.csv", rows)
+    row = decide("hutchinson_linear_in_dim", tmp_path, reference)
+    assert row["verdict"] == REPRODUCED
+    assert "from 128 to 512" in row["measured"]

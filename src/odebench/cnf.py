@@ -52,7 +52,7 @@ HISTORY_FIELDS = ("iteration", "loss", "nfe_forward", "nfe_backward", "seconds")
 GRID_FIELDS = ("x", "y", "density")
 FRAME_FIELDS = ("fraction", "kind", "x", "y", "density")
 TRACE_FIELDS = ("dim", "estimator", "status", "seconds_per_step", "nfe", "nfe_backward",
-                "seconds_per_nfe", "variance", "bias", "exact_log_prob_std")  # fmt: skip
+                "seconds_per_nfe", "variance", "bias", "exact_log_prob_std", "detail")  # fmt: skip
 #: Layout version of checkpoint.pt; another layout is not resumed from.
 CHECKPOINT_FORMAT = 1
 #: Seed offset of held-out data, so that no training seed draws the test set.

@@ -119,6 +119,10 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("seeds", "tolerances"):
         if config.get(key) is not None:
             resolved[key] = list(config[key])
+    # The CNF runs are cheap enough for more seeds than the budget's; a top-level
+    # ``seeds`` override still applies to every family.
+    if config.get("seeds") is not None or resolved["cnf"].get("seeds") is None:
+        resolved["cnf"]["seeds"] = list(resolved["seeds"])
     resolved["device"] = config["device"]
     resolved["threads"] = config["threads"]
     resolved["data"] = dict(config["data"])
@@ -195,7 +199,8 @@ def _flow_run(resolved: Mapping[str, Any], task: str, model: str, seed: int) -> 
         raise ConfigError(
             f"invalid config: cnf.{task} model {model!r} is not one of {sorted(section['models'])}"
         )
-    run = {k: v for k, v in spec.items() if k not in ("density", "likelihood", "trace")}
+    run = {k: v for k, v in spec.items()
+           if k not in ("density", "likelihood", "trace", "seeds")}  # fmt: skip
     run.update({k: v for k, v in section.items()
                 if k not in ("models", "targets", "capacities", "datasets")})  # fmt: skip
     run.update(section["models"][model])

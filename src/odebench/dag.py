@@ -85,12 +85,18 @@ class Plan:
         run = configuration.mnist_run(self.run, model, int(wildcards.seed), tol)
         return json.dumps(run, sort_keys=True)
 
+    def seeds(self, family: str) -> list[int]:
+        """Training seeds of ``family``: the CNF families may have more than the budget's."""
+        if family.startswith("cnf_"):
+            return self.run["cnf"]["seeds"]
+        return self.run["seeds"]
+
     def run_dirs(self, family: str, arms: list[str]) -> list[str]:
         """Run directories of ``family`` for every arm and seed (arm-major order)."""
         return [
             str(paths.run_dir(self.budget, family, arm, seed))
             for arm in arms
-            for seed in self.run["seeds"]
+            for seed in self.seeds(family)
         ]
 
     def mnist_metrics(self) -> list[str]:
@@ -178,12 +184,12 @@ class Plan:
 
     def fig4_run_dirs(self) -> list[str]:
         """Figure 4 draws the learned densities of the first seed."""
-        seed = self.run["seeds"][0]
+        seed = self.seeds("cnf_density")[0]
         return [str(paths.run_dir(self.budget, "cnf_density", arm, seed))
                 for arm in self.density_arms]  # fmt: skip
 
     def fig5_run_dirs(self) -> list[str]:
-        seed = self.run["seeds"][0]
+        seed = self.seeds("cnf_likelihood")[0]
         return [str(paths.run_dir(self.budget, "cnf_likelihood", arm, seed))
                 for arm in self.likelihood_arms]  # fmt: skip
 

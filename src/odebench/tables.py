@@ -468,8 +468,8 @@ def trace_estimator(
     frames = []
     for path in map(Path, metrics_files):
         frame = pd.read_csv(path.parent / TRACE_CSV)
-        frames.append(frame.assign(seed=read_json(path)["seed"],
-                                   status_detail=frame["status"]))  # fmt: skip
+        detail = frame["status"] + ": " + frame.get("detail", pd.Series("", frame.index)).fillna("")
+        frames.append(frame.assign(seed=read_json(path)["seed"], status_detail=detail))
     runs = pd.concat(frames, ignore_index=True)
     summary = summarise(runs, ["dim", "estimator"], TRACE_METRICS)
     table = pd.DataFrame({"dim": summary["dim"], "estimator": summary["estimator"]})
