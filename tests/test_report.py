@@ -109,3 +109,20 @@ def test_report_builds_from_claims_alone(tmp_path, repo):
     text = report.render(tmp_path)
     assert "13 claims: 0 reproduced, 0 not reproduced, 13 inconclusive." in text
     assert "No figure was produced in this run." in text
+
+
+def test_html_report_landing_page_is_the_verdict_table_in_valid_rst(cpu_results):
+    from docutils.core import publish_doctree
+
+    landing = cpu_results / "landing.rst"
+    out = cpu_results / "report.md"
+    assert report.main(["--results", str(cpu_results), "--out", str(out),
+                        "--landing", str(landing)]) == 0  # fmt: skip
+    text = landing.read_text()
+    doctree = publish_doctree(text, settings_overrides={"warning_stream": False})
+    problems = [m.astext() for m in doctree.findall() if m.tagname == "system_message"]
+    assert problems == []
+    table = pd.read_csv(cpu_results / "claims.csv")
+    assert text.count("\n   * - ") == len(table) + 1  # header and one row per claim
+    for verdict in table["verdict"]:
+        assert f"     - {verdict}" in text

@@ -180,6 +180,15 @@ def test_smoke_dag_writes_claims_and_the_report(smoke_dag):
     assert (results / "report.md").read_text().startswith("# odebench report: budget `smoke`")
 
 
+def test_snakemake_html_report_builds_from_the_smoke_dag(smoke_dag):
+    work, _ = smoke_dag
+    html = work / "results" / "smoke" / "report.html"
+    result = snakemake(work, "--config", "budget=smoke", "--report", str(html), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = html.read_text(errors="replace")
+    assert "claims.csv" in text and "fig4_density_matching.png" in text
+
+
 def test_smoke_dag_finishes_within_three_minutes(smoke_dag):
     _, elapsed = smoke_dag
     assert elapsed < 180

@@ -210,6 +210,11 @@ class Plan:
             "report": str(paths.report_md(self.budget)),
         }
 
+    def landing_page(self, default: str = "workflow/report/workflow.rst") -> str:
+        """The HTML report's first page: the verdict table once the report rule wrote it."""
+        landing = paths.report_landing(self.budget)
+        return str(landing) if landing.is_file() else default
+
     def report_inputs(self) -> list[str]:
         """Every other target: a family's tables and figures join the report by joining
         :meth:`targets`, with no edit to the report's rules."""

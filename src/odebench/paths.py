@@ -83,6 +83,11 @@ def claims_csv(budget: str) -> Path:
     return budget_dir(budget) / "claims.csv"
 
 
+def report_landing(budget: str) -> Path:
+    """The landing page of Snakemake's HTML report: the verdict table (reStructuredText)."""
+    return budget_dir(budget) / "report_landing.rst"
+
+
 def report_md(budget: str) -> Path:
     """The budget's report (odebench.report); links figures relative to itself."""
     return budget_dir(budget) / "report.md"

@@ -286,6 +286,39 @@ def provenance_section(results: Path) -> str:
     )
 
 
+def _rst(value: Any) -> str:
+    """Text safe inside an RST table cell: inline markup characters escaped, one line."""
+    text = _cell(value).replace("\\|", "|")
+    for char in ("\\", "*", "`", "_", "|"):
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def landing_page(claims: pd.DataFrame, budget: str) -> str:
+    """The landing page of Snakemake's HTML report (reStructuredText): the verdict table.
+
+    Snakemake renders the workflow's ``report:`` file as the report's first page; the
+    Snakefile points it at this generated file once it exists.
+    """
+    lines = [
+        f'odebench reproduces "Neural Ordinary Differential Equations" (Chen et al., '
+        f"NeurIPS 2018). Budget ``{budget}``: {verdict_summary(claims)} Every product "
+        "is listed under Results; ``report.md`` holds the full report.",
+        "",
+        ".. list-table:: Verdicts (claims.csv)",
+        "   :header-rows: 1",
+        "",
+        "   * - No.",
+        "     - Claim",
+        "     - Verdict",
+        "     - Measured",
+    ]
+    for i, (_, c) in enumerate(claims.iterrows(), start=1):
+        lines += [f"   * - {i}", f"     - {_rst(c['statement'])}", f"     - {_rst(c['verdict'])}",
+                  f"     - {_rst(c['measured'])}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 # -- rendering --------------------------------------------------------------------------
 
 
@@ -315,6 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, required=True, help="results/<budget>")
     parser.add_argument("--out", type=Path, required=True, help="report.md to write")
     parser.add_argument("--template", type=Path, default=TEMPLATE)
+    parser.add_argument("--landing", type=Path, help="also write the HTML report's landing page")
     args = parser.parse_args(argv)
     try:
         text = render(args.results, args.template)
@@ -322,6 +356,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"odebench.report: error: {err}", file=sys.stderr)
         return 1
     artifacts.write_text(args.out, text)
+    if args.landing:
+        claims = pd.read_csv(Path(args.results) / "claims.csv", keep_default_na=False)
+        artifacts.write_text(args.landing, landing_page(claims, Path(args.results).name))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -24,7 +24,7 @@ rule claims:
         runtime=5,
     shell:
         "python -m odebench.claims --tables-dir {params.tables_dir} --reference {input.reference}"
-        " --out {output} > {log} 2>&1"
+        " --out {output.report} --landing {output.landing} > {log} 2>&1"
 
 
 rule report:
@@ -33,13 +33,14 @@ rule report:
         products=PLAN.report_inputs(),
         template="paper/report_template.md",
     output:
-        report(
+        report=report(
             PLAN.report_outputs()["report"],
             caption="../report/report_md.rst",
             category="Claims and report",
         ),
+        landing=str(paths.report_landing(PLAN.budget)),
     params:
-        results=lambda wildcards, output: Path(output[0]).parent,
+        results=lambda wildcards, output: Path(output.report).parent,
     log:
         f"{RESULTS}/logs/report.log",
     conda:
@@ -50,4 +51,4 @@ rule report:
         runtime=5,
     shell:
         "python -m odebench.report --results {params.results} --template {input.template}"
-        " --out {output} > {log} 2>&1"
+        " --out {output.report} --landing {output.landing} > {log} 2>&1"
