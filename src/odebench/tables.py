@@ -468,8 +468,9 @@ def trace_estimator(
     frames = []
     for path in map(Path, metrics_files):
         frame = pd.read_csv(path.parent / TRACE_CSV)
-        detail = frame["status"] + ": " + frame.get("detail", pd.Series("", frame.index)).fillna("")
-        frames.append(frame.assign(seed=read_json(path)["seed"], status_detail=detail))
+        detail = frame.get("detail", pd.Series("", frame.index)).fillna("").astype(str)
+        status = frame["status"].where(detail == "", frame["status"] + ": " + detail)
+        frames.append(frame.assign(seed=read_json(path)["seed"], status_detail=status))
     runs = pd.concat(frames, ignore_index=True)
     summary = summarise(runs, ["dim", "estimator"], TRACE_METRICS)
     table = pd.DataFrame({"dim": summary["dim"], "estimator": summary["estimator"]})
