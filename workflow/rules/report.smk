@@ -24,7 +24,7 @@ rule claims:
         runtime=5,
     shell:
         "python -m odebench.claims --tables-dir {params.tables_dir} --reference {input.reference}"
-        " --out {output.report} --landing {output.landing} > {log} 2>&1"
+        " --out {output} > {log} 2>&1"
 
 
 rule report:
