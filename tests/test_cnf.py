@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +14,8 @@ from odebench import artifacts, cnf, densities, paths
 from odebench import config as configuration
 from odebench.dynamics import TRACE_ESTIMATORS, PlanarCNFDynamics, exact_trace, hutchinson_trace
 from odebench.flows import CNF, PlanarFlow, PlanarLayer, build_flow
+
+REPO = Path(__file__).resolve().parents[1]
 
 #: A CNF solve tight enough that its log-density is accurate to ~1e-4.
 TIGHT = {"tol": 1e-6, "method": "dopri5", "gradient": "direct", "max_num_steps": 10_000}
@@ -252,3 +255,60 @@ def test_trace_study_measures_every_estimator_and_the_exact_trace_has_no_varianc
         assert rows.loc[(dim, "exact"), "variance"] == 0.0
         assert rows.loc[(dim, "hutchinson"), "variance"] > 0.0
         assert rows.loc[(dim, "hutchinson_fresh"), "nfe"] > rows.loc[(dim, "hutchinson"), "nfe"]
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_metrics_of_an_uninterrupted_run(
+    smoke_cnf, tmp_path
+):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = density_run(smoke_cnf, model="nf", iterations=3000, checkpoint_every=100,
+                      log_every=1000)  # fmt: skip
+    straight = cnf.train(run, tmp_path / "straight")
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "odebench.cnf", "train", "--run-config", json.dumps(run),
+               "--out", str(out)]  # fmt: skip
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (out / paths.CHECKPOINT).is_file() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert (out / paths.CHECKPOINT).is_file() and not (out / paths.METRICS_JSON).exists()
+    # No half-written file is left behind by the kill: only complete ones and no temporaries.
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stderr
+    metrics = artifacts.read_json(out / paths.METRICS_JSON)
+    assert metrics["kl"] == straight["kl"] and metrics["final_loss"] == straight["final_loss"]
+    assert metrics["iterations_completed"] == 3000
+
+
+def test_a_failed_run_is_marked_in_its_table_and_the_report_still_builds(smoke_cnf, tmp_path):
+    from odebench import claims, report, tables
+
+    ok = cnf.train(density_run(smoke_cnf), tmp_path / "runs" / "ok")
+    failed = cnf.train(density_run(smoke_cnf, seed=1, max_num_steps=1), tmp_path / "runs" / "bad")
+    assert ok["status"] == "completed" and failed["status"] == "step_budget_exhausted"
+    results = tmp_path / "results" / "smoke"
+    table = tables.cnf_density_matching(
+        [tmp_path / "runs" / name / paths.METRICS_JSON for name in ("ok", "bad")],
+        tables.load_reference(REPO / "paper" / "reference.yaml"),
+        results / "tables" / "cnf_density_matching",
+    )
+    assert table.loc[0, "n_seeds"] == 1 and table.loc[0, "n_failed"] == 1
+    markdown = (results / "tables" / "cnf_density_matching.md").read_text()
+    assert "Failed runs (excluded from the statistics): ring cnf4: iteration 1" in markdown
+    assert claims.main(["--tables-dir", str(results / "tables"), "--reference",
+                        str(REPO / "paper" / "reference.yaml"),
+                        "--out", str(results / "claims.csv")]) == 0  # fmt: skip
+    text = report.render(results)
+    assert "Failed runs (excluded from the statistics)" in text

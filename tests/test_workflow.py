@@ -1,6 +1,7 @@
 """The Snakemake DAG end to end, in a temporary copy of the repository, as a user runs it."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -187,6 +188,52 @@ def test_snakemake_html_report_builds_from_the_smoke_dag(smoke_dag):
     assert result.returncode == 0, result.stderr[-3000:]
     text = html.read_text(errors="replace")
     assert "claims.csv" in text and "fig4_density_matching.png" in text
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster(tmp_path_factory):
+    """A one-node SLURM cluster on this machine (tests/localslurm.py), for this module."""
+    from localslurm import LocalSlurm, missing_requirements
+
+    missing = missing_requirements()
+    if missing:
+        pytest.skip(f"a local SLURM cluster needs {', '.join(missing)} (Debian: slurm-wlm, munge)")
+    cluster = LocalSlurm(tmp_path_factory.mktemp("slurm"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.slurm
+def test_smoke_dag_runs_through_the_slurm_profile_to_the_same_products(
+    repo, smoke_dag, slurm_cluster, tmp_path
+):
+    local, _ = smoke_dag
+    work = copy_repo(repo, tmp_path)
+    prepared = local / "resources" / "mnist.npz"
+    if prepared.is_file() and not (work / "resources" / "mnist.npz").exists():
+        (work / "resources").mkdir(exist_ok=True)
+        os.link(prepared, work / "resources" / "mnist.npz")  # the data rule ran in the local DAG
+    exe = Path(sys.executable).with_name("snakemake")
+    # The profile as users run it, plus what a cluster without accounting needs.
+    result = subprocess.run(
+        [str(exe), "--profile", "profiles/slurm", "--config", "budget=smoke",
+         "--slurm-no-account", "--slurm-status-command", "squeue",
+         "--slurm-init-seconds-before-status-checks", "2", "--latency-wait", "5"],
+        cwd=work, env=slurm_cluster.env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-4000:]
+    submitted = set(re.findall(r"SLURM jobid (\d+)", log))
+    assert len(submitted) >= 20, log[-2000:]
+    for table in sorted((local / "results" / "smoke" / "tables").glob("*.csv")):
+        theirs = pd.read_csv(work / "results" / "smoke" / "tables" / table.name)
+        ours = pd.read_csv(table)
+        assert list(theirs.columns) == list(ours.columns), table.name
+        assert theirs.shape == ours.shape, table.name
+    assert (work / "results" / "smoke" / "report.md").is_file()
 
 
 def test_smoke_dag_finishes_within_three_minutes(smoke_dag):
