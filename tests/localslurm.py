@@ -7,6 +7,11 @@ stops them again; nothing outside that directory is configured. The node is this
 machine under its own host name, with partitions ``cpu`` and ``gpu`` (the names
 ``profiles/slurm`` uses) on it. Without accounting ``sacct`` cannot answer, so
 jobs are followed with ``squeue``.
+
+One path outside that directory is touched: the executor plugin clears ``SLURM_*``
+variables, so the ``srun`` inside each job finds its configuration only at the
+default ``/etc/slurm/slurm.conf``. :class:`LocalSlurm` links it there while the
+cluster runs, and refuses to start where a slurm.conf already exists.
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ class LocalSlurm:
         self.memory_mb = memory_mb
         self.conf = self.root / "slurm.conf"
         self.socket = self.root / "munge.socket"
+        self.system_conf = Path("/etc/slurm/slurm.conf")
         self._munged: subprocess.Popen | None = None
 
     @property
@@ -104,8 +110,10 @@ class LocalSlurm:
             host=self.host, root=self.root, cpus=self.cpus, memory_mb=self.memory_mb,
             ctld_port=ctld_port, d_port=d_port,
         ))  # fmt: skip
-        # slurm's daemons and commands reach munged through this socket.
-        os.environ["MUNGE_SOCKET"] = str(self.socket)
+        if self.system_conf.exists() or self.system_conf.is_symlink():
+            raise RuntimeError(f"{self.system_conf} exists: not a machine for a throwaway cluster")
+        self.system_conf.parent.mkdir(parents=True, exist_ok=True)
+        self.system_conf.symlink_to(self.conf)
         self._run("slurmctld", "-c")
         self._run("slurmd", "-c")
         self._wait(self._node_idle, timeout, "the node did not become idle")
@@ -139,7 +147,8 @@ class LocalSlurm:
         if self._munged is not None:
             self._munged.terminate()
             self._munged.wait(timeout=10)
-        os.environ.pop("MUNGE_SOCKET", None)
+        if self.system_conf.is_symlink() and self.system_conf.resolve() == self.conf.resolve():
+            self.system_conf.unlink()
 
 
 def _free_port() -> int:

@@ -173,6 +173,8 @@ def provenance(cfg: Mapping[str, Any], device: torch.device, seed: int) -> dict[
         "device_name": (
             torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
         ),
+        # The CUDA toolkit torch was built with (None for a CPU build), for GPU runs.
+        "cuda_version": torch.version.cuda,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "seed": seed,
