@@ -41,14 +41,15 @@ import torch
 from torch import nn
 
 from odebench import artifacts, densities, paths
+from odebench.aggregate import collect_run_tables
 from odebench.flows import CNF, build_flow
-from odebench.measuring import config_hash, peak_rss_bytes, provenance
+from odebench.measuring import peak_rss_bytes, provenance
 from odebench.models import count_parameters
 from odebench.solving import StepBudgetExceeded, reset_nfe, total_nfe
+from odebench.training import HISTORY_FIELDS, IterativeTrainer
 
 log = logging.getLogger("odebench.cnf")
 
-HISTORY_FIELDS = ("iteration", "loss", "nfe_forward", "nfe_backward", "seconds")
 GRID_FIELDS = ("x", "y", "density")
 FRAME_FIELDS = ("fraction", "kind", "x", "y", "density")
 TRACE_FIELDS = ("dim", "estimator", "status", "seconds_per_step", "nfe", "nfe_backward",
@@ -139,11 +140,13 @@ class MaxLikelihood:
 TASKS = {"density": DensityMatching, "likelihood": MaxLikelihood}
 
 
-class FlowTrainer:
+class FlowTrainer(IterativeTrainer):
     """Trains one flow for one task; resumable from its checkpoint."""
 
+    checkpoint_format = CHECKPOINT_FORMAT
+
     def __init__(self, run: Mapping[str, Any], out_dir: Path):
-        self.run, self.out_dir = dict(run), Path(out_dir)
+        super().__init__(run, out_dir, log)
         if run["task"] not in TASKS:
             raise ValueError(f"unknown task {run['task']!r}; known: {', '.join(TASKS)}")
         if run["optimizer"] not in OPTIMIZERS:
@@ -157,61 +160,15 @@ class FlowTrainer:
         # Training batches come from their own generator, so a resumed run draws the
         # batches it would have drawn (Hutchinson noise uses the global RNG, also saved).
         self.generator = torch.Generator().manual_seed(int(run["seed"]))
-        self.history: list[dict[str, Any]] = []
-        self.hash = config_hash(run)
 
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.out_dir / paths.CHECKPOINT
+    def loss(self) -> torch.Tensor:
+        return self.task.loss(self.model, self.generator)
 
-    def save_checkpoint(self) -> None:
-        artifacts.save_torch(self.checkpoint_path, {
-            "format": CHECKPOINT_FORMAT, "config_hash": self.hash,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "history": self.history, "rng": torch.get_rng_state(),
-            "generator": self.generator.get_state(),
-        })  # fmt: skip
+    def extra_state(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
 
-    def try_resume(self) -> None:
-        state = artifacts.load_checkpoint(self.checkpoint_path, CHECKPOINT_FORMAT, self.hash)
-        if state is None:
-            return
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.history = state["history"]
-        torch.set_rng_state(state["rng"])
+    def load_extra_state(self, state: Mapping[str, Any]) -> None:
         self.generator.set_state(state["generator"])
-        log.info("resumed from %s after iteration %d", self.checkpoint_path, len(self.history))
-
-    def fit(self) -> tuple[str, str]:
-        self.try_resume()
-        iterations = int(self.run["iterations"])
-        for iteration in range(len(self.history) + 1, iterations + 1):
-            started = time.perf_counter()
-            self.optimizer.zero_grad(set_to_none=True)
-            reset_nfe(self.model)
-            try:
-                loss = self.task.loss(self.model, self.generator)
-                forward = total_nfe(self.model)
-                if not math.isfinite(loss.item()):
-                    return "diverged", f"non-finite loss at iteration {iteration}"
-                loss.backward()
-            except StepBudgetExceeded as err:
-                return "step_budget_exhausted", f"iteration {iteration}: {err}"
-            self.optimizer.step()
-            self.history.append({
-                "iteration": iteration, "loss": loss.item(), "nfe_forward": forward,
-                "nfe_backward": total_nfe(self.model) - forward,
-                "seconds": time.perf_counter() - started,
-            })  # fmt: skip
-            if iteration % int(self.run["log_every"]) == 0 or iteration == iterations:
-                row = self.history[-1]
-                log.info("iteration %d/%d loss %.4f nfe_f %d nfe_b %d %.3f s", iteration,
-                         iterations, row["loss"], row["nfe_forward"], row["nfe_backward"],
-                         row["seconds"])  # fmt: skip
-            if iteration % int(self.run["checkpoint_every"]) == 0:
-                self.save_checkpoint()
-        return "completed", ""
 
 
 def _tail_mean(history: Sequence[Mapping[str, Any]], key: str) -> float | None:
@@ -366,17 +323,10 @@ def trace(spec: Mapping[str, Any], seed: int, out_dir: Path, threads: int = 1) -
 
 def collect_grids(run_dirs: Sequence[Path], lim: float, points: int) -> pd.DataFrame:
     """Figure 4's table: every run's learned density and each target's true density."""
-    frames, targets = [], {}
-    for run_dir in map(Path, run_dirs):
-        run = artifacts.read_json(run_dir / paths.CONFIG_JSON)
-        frame = pd.read_csv(run_dir / paths.GRID_CSV)
-        frames.append(frame.assign(target=run["target"], model=run["model"],
-                                   capacity=run["capacity"], seed=run["seed"]))  # fmt: skip
-        targets.setdefault(run["target"], None)
-    if not frames:
-        raise ValueError("no runs given")
+    table = collect_run_tables(run_dirs, paths.GRID_CSV, ("target", "model", "capacity", "seed"))
     grid, _ = densities.grid(lim, points)
-    for name in targets:
+    frames = [table]
+    for name in dict.fromkeys(table["target"]):
         density = torch.exp(-densities.energy(name)(grid) - densities.log_partition(name))
         frames.append(pd.DataFrame({"x": grid[:, 0], "y": grid[:, 1], "density": density})
                       .assign(target=name, model="target", capacity=0, seed=-1))  # fmt: skip
@@ -385,14 +335,7 @@ def collect_grids(run_dirs: Sequence[Path], lim: float, points: int) -> pd.DataF
 
 def collect_frames(run_dirs: Sequence[Path]) -> pd.DataFrame:
     """Figure 5's table: samples and densities along the flow, per data set and model."""
-    frames = []
-    for run_dir in map(Path, run_dirs):
-        run = artifacts.read_json(run_dir / paths.CONFIG_JSON)
-        frame = pd.read_csv(run_dir / paths.FRAMES_CSV)
-        frames.append(frame.assign(dataset=run["dataset"], model=run["model"], seed=run["seed"]))
-    if not frames:
-        raise ValueError("no runs given")
-    return pd.concat(frames, ignore_index=True)
+    return collect_run_tables(run_dirs, paths.FRAMES_CSV, ("dataset", "model", "seed"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,15 +35,15 @@ import pandas as pd
 import torch
 
 from odebench import artifacts, paths
-from odebench.measuring import config_hash, peak_rss_bytes, provenance
+from odebench.aggregate import collect_run_tables
+from odebench.measuring import peak_rss_bytes, provenance
 from odebench.models import count_parameters
 from odebench.sequence_models import build_sequence_model
-from odebench.solving import StepBudgetExceeded, reset_nfe, total_nfe
 from odebench.spirals import load_spirals, subsample
+from odebench.training import HISTORY_FIELDS, IterativeTrainer
 
 log = logging.getLogger("odebench.sequences")
 
-HISTORY_FIELDS = ("iteration", "loss", "nfe_forward", "nfe_backward", "seconds")
 PREDICTION_FIELDS = ("spiral", "kind", "t", "x", "y")
 #: Layout version of checkpoint.pt; another layout is not resumed from.
 CHECKPOINT_FORMAT = 2
@@ -76,11 +76,13 @@ class SplitData:
         self.truth = torch.from_numpy(data["truth"][mask])
 
 
-class SequenceTrainer:
-    """Trains one Table 2 run; resumable from its checkpoint."""
+class SequenceTrainer(IterativeTrainer):
+    """Trains one Table 2 run, full batch; resumable from its checkpoint."""
+
+    checkpoint_format = CHECKPOINT_FORMAT
 
     def __init__(self, run: Mapping[str, Any], out_dir: Path):
-        self.run, self.out_dir = dict(run), Path(out_dir)
+        super().__init__(run, out_dir, log)
         data = load_spirals(Path(run["data"]))
         self.data_spec = data["spec"]
         # Observation subsets depend on the seed, so seeds also vary the sampling.
@@ -100,65 +102,10 @@ class SequenceTrainer:
             self.optimizer, lambda step: LR_SCHEDULES[schedule](step, iterations)
         )
         self.grad_clip = run.get("grad_clip")
-        self.history: list[dict[str, Any]] = []
-        self.hash = config_hash(run)
 
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.out_dir / paths.CHECKPOINT
-
-    def save_checkpoint(self) -> None:
-        artifacts.save_torch(self.checkpoint_path, {
-            "format": CHECKPOINT_FORMAT, "config_hash": self.hash,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "history": self.history, "rng": torch.get_rng_state(),
-        })  # fmt: skip
-
-    def try_resume(self) -> None:
-        state = artifacts.load_checkpoint(self.checkpoint_path, CHECKPOINT_FORMAT, self.hash)
-        if state is None:
-            return
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.history = state["history"]
-        torch.set_rng_state(state["rng"])
-        log.info("resumed from %s after iteration %d", self.checkpoint_path, len(self.history))
-
-    def fit(self) -> tuple[str, str]:
-        self.try_resume()
+    def loss(self) -> torch.Tensor:
         train = self.train
-        iterations = int(self.run["iterations"])
-        for iteration in range(len(self.history) + 1, iterations + 1):
-            started = time.perf_counter()
-            self.optimizer.zero_grad(set_to_none=True)
-            reset_nfe(self.model)
-            try:
-                loss = self.model.loss(train.x, train.times, train.index, train.grid)
-                forward = total_nfe(self.model)
-                loss.backward()
-            except StepBudgetExceeded as err:
-                return "step_budget_exhausted", str(err)
-            if not math.isfinite(loss.item()):
-                return "diverged", f"non-finite loss at iteration {iteration}"
-            if self.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), float(self.grad_clip))
-            self.optimizer.step()
-            self.scheduler.step()
-            self.history.append({
-                "iteration": iteration, "loss": loss.item(), "nfe_forward": forward,
-                "nfe_backward": total_nfe(self.model) - forward,
-                "seconds": time.perf_counter() - started,
-            })  # fmt: skip
-            if iteration % int(self.run["log_every"]) == 0 or iteration == iterations:
-                row = self.history[-1]
-                log.info("iteration %d/%d loss %.4f nfe_f %d nfe_b %d %.3f s", iteration,
-                         iterations, row["loss"], row["nfe_forward"], row["nfe_backward"],
-                         row["seconds"])  # fmt: skip
-            if iteration % int(self.run["checkpoint_every"]) == 0:
-                self.save_checkpoint()
-        return "completed", ""
+        return self.model.loss(train.x, train.times, train.index, train.grid)
 
     def evaluate(self) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """Extrapolation and window RMSE on the test split, and Figure 8's rows."""
@@ -258,14 +205,7 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
 
 def collect_trajectories(run_dirs: list[Path]) -> pd.DataFrame:
     """Figure 8's table: the predictions.csv of the given runs, with their model and n_obs."""
-    frames = []
-    for run_dir in map(Path, run_dirs):
-        run = artifacts.read_json(run_dir / paths.CONFIG_JSON)
-        frame = pd.read_csv(run_dir / paths.PREDICTIONS_CSV)
-        frames.append(frame.assign(model=run["model"], n_obs=run["n_obs"], seed=run["seed"]))
-    if not frames:
-        raise ValueError("no runs given")
-    return pd.concat(frames, ignore_index=True)
+    return collect_run_tables(run_dirs, paths.PREDICTIONS_CSV, ("model", "n_obs", "seed"))
 
 
 def main(argv: list[str] | None = None) -> int:
