@@ -89,14 +89,6 @@ STUDY_FIGURES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("name", sorted(STUDY_TABLES))
-def test_smoke_dag_writes_each_solver_study_table_with_its_columns(smoke_dag, name):
-    work, _ = smoke_dag
-    table = pd.read_csv(work / "results" / "smoke" / "tables" / name)
-    assert len(table) > 0
-    assert STUDY_TABLES[name] <= set(table.columns)
-
-
 def test_smoke_dag_solver_studies_cover_both_training_tolerances(smoke_dag):
     work, _ = smoke_dag
     tables = work / "results" / "smoke" / "tables"
@@ -141,12 +133,12 @@ CNF_TABLES = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("name", sorted(CNF_TABLES))
-def test_smoke_dag_writes_each_cnf_table_with_its_columns(smoke_dag, name):
+@pytest.mark.parametrize("name", sorted(STUDY_TABLES | CNF_TABLES))
+def test_smoke_dag_writes_each_solver_study_and_cnf_table_with_its_columns(smoke_dag, name):
     work, _ = smoke_dag
     table = pd.read_csv(work / "results" / "smoke" / "tables" / name)
     assert len(table) > 0
-    assert CNF_TABLES[name] <= set(table.columns)
+    assert (STUDY_TABLES | CNF_TABLES)[name] <= set(table.columns)
 
 
 def test_smoke_dag_fits_every_density_arm_and_both_flows_on_both_data_sets(smoke_dag):
