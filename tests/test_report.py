@@ -126,3 +126,34 @@ def test_html_report_landing_page_is_the_verdict_table_in_valid_rst(cpu_results)
     assert text.count("\n   * - ") == len(table) + 1  # header and one row per claim
     for verdict in table["verdict"]:
         assert f"     - {verdict}" in text
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="needs latexmk (.ci/run installs it)")
+def test_pdf_report_builds_from_the_products_with_every_number_generated(cpu_results):
+    from odebench import manuscript
+
+    out = cpu_results / "report.pdf"
+    assert manuscript.main(["--results", str(cpu_results), "--out", str(out)]) == 0
+    assert out.read_bytes()[:5] == b"%PDF-" and out.stat().st_size > 100_000
+    counts = pd.read_csv(cpu_results / "claims.csv")["verdict"].value_counts()
+    numbers = (cpu_results / ".latex" / "numbers.tex").read_text()
+    assert f"\\newcommand{{\\NReproduced}}{{{counts.get('reproduced', 0)}}}" in numbers
+    # The manuscript types no number of its own: only the paper's figure numbers.
+    body = manuscript.SOURCE.read_text().split("\\begin{document}")[1]
+    assert set(re.findall(r"\b\d+\b", body)) <= {"4", "5", "8"}
+
+
+def test_pdf_report_without_latex_fails_in_one_line_and_writes_nothing(
+    cpu_results, monkeypatch, capsys
+):
+    from odebench import manuscript
+
+    monkeypatch.setattr(manuscript.shutil, "which", lambda name: None)
+    out = cpu_results / "report.pdf"
+    assert manuscript.main(["--results", str(cpu_results), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == "odebench.manuscript: error: latexmk not found on the PATH; install a TeX distribution"
+    )
+    assert not out.exists()

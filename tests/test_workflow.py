@@ -167,6 +167,8 @@ def test_smoke_dag_draws_each_cnf_figure(smoke_dag, name):
 def test_smoke_dag_writes_claims_and_the_report(smoke_dag):
     work, _ = smoke_dag
     results = work / "results" / "smoke"
+    # The PDF where LaTeX is installed, and only there.
+    assert (results / "report.pdf").is_file() == (shutil.which("latexmk") is not None)
     claims = pd.read_csv(results / "claims.csv")
     assert len(claims) >= 13
     assert set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}

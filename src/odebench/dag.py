@@ -8,6 +8,7 @@ cannot disagree about which runs a budget contains.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -203,12 +204,21 @@ class Plan:
         prefix = paths.tables_dir(self.budget) / name
         return {ext: f"{prefix}.{ext}" for ext in ("csv", "md", "tex")}
 
+    @property
+    def latex(self) -> bool:
+        """Whether the PDF report can be built here (``latexmk`` on the PATH)."""
+        return shutil.which("latexmk") is not None
+
     def report_outputs(self) -> dict[str, str]:
-        """The claims table and the report, which read every other target."""
-        return {
+        """The claims table and the report (and its PDF where LaTeX is available), which
+        read every other target."""
+        outputs = {
             "claims": str(paths.claims_csv(self.budget)),
             "report": str(paths.report_md(self.budget)),
         }
+        if self.latex:
+            outputs["pdf"] = str(paths.report_pdf(self.budget))
+        return outputs
 
     def landing_page(self, default: str = "workflow/report/workflow.rst") -> str:
         """The HTML report's first page: the verdict table once the report rule wrote it."""

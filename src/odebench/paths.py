@@ -83,6 +83,11 @@ def claims_csv(budget: str) -> Path:
     return budget_dir(budget) / "claims.csv"
 
 
+def report_pdf(budget: str) -> Path:
+    """The report as a PDF (odebench.manuscript), where LaTeX is available."""
+    return budget_dir(budget) / "report.pdf"
+
+
 def report_landing(budget: str) -> Path:
     """The landing page of Snakemake's HTML report: the verdict table (reStructuredText)."""
     return budget_dir(budget) / "report_landing.rst"

@@ -93,7 +93,14 @@ def markdown_document(
 
 def latex_table(header: Sequence[str], rows: Sequence[Sequence[str]], caption: str) -> str:
     def esc(text: str) -> str:
-        for a, b in (("%", r"\%"), ("_", r"\_"), ("±", r"$\pm$"), ("~", r"$\sim$"), ("–", "--")):
+        for a, b in (
+            ("%", r"\%"),
+            ("_", r"\_"),
+            ("±", r"$\pm$"),
+            ("~", r"$\sim$"),
+            ("–", "--"),
+            ("‖", r"$\|$"),
+        ):
             text = text.replace(a, b)
         return text
 

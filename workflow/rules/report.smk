@@ -52,3 +52,36 @@ rule report:
     shell:
         "python -m odebench.report --results {params.results} --template {input.template}"
         " --out {output.report} --landing {output.landing} > {log} 2>&1"
+
+
+# The PDF needs LaTeX: `rule all` asks for it only where latexmk is on the PATH (Plan.latex);
+# asked for by name without it, the rule fails in one line.
+rule report_pdf:
+    input:
+        claims=PLAN.report_outputs()["claims"],
+        products=PLAN.report_inputs(),
+        source="paper/manuscript.tex",
+    output:
+        str(paths.report_pdf(PLAN.budget)),
+    params:
+        results=lambda wildcards, output: Path(output[0]).parent,
+    log:
+        f"{RESULTS}/logs/report_pdf.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m odebench.manuscript --results {params.results} --source {input.source}"
+        " --out {output} > {log} 2>&1"
+
+
+onstart:
+    if not PLAN.latex:
+        print(
+            f"odebench: latexmk not found: skipping {paths.report_pdf(PLAN.budget)}"
+            " (report.md and the HTML report do not need it)",
+            file=sys.stderr,
+        )
