@@ -4,7 +4,8 @@ The public surface is small; the pipeline's entry points live in the modules
 they are named after (``python -m odebench.data``, ``odebench.mnist``,
 ``odebench.probing``, ``odebench.memory_scaling``, ``odebench.studies``,
 ``odebench.sequences``, ``odebench.cnf``, ``odebench.tables``, ``odebench.figures``,
-``odebench.claims``, ``odebench.report``, ``odebench.manuscript``, ``odebench.bench``, ``odebench.speedcheck``).
+``odebench.claims``, ``odebench.report``, ``odebench.manuscript``, ``odebench.bench``,
+``odebench.speedcheck``).
 
 - :func:`build_model`, :data:`MODELS`, :func:`count_parameters`: the Table 1 arms.
 - :class:`ODEBlock`, :data:`GRADIENT_MODES`, :data:`SOLVERS`: an ODE solve with
