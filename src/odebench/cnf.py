@@ -171,12 +171,6 @@ class FlowTrainer(IterativeTrainer):
         self.generator.set_state(state["generator"])
 
 
-def _tail_mean(history: Sequence[Mapping[str, Any]], key: str) -> float | None:
-    """Mean of ``key`` over the last tenth of training."""
-    tail = history[-max(1, len(history) // 10) :]
-    return float(np.mean([row[key] for row in tail])) if tail else None
-
-
 def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, Any]:
     """Train and evaluate one run; writes the run directory and returns its metrics."""
     started = time.perf_counter()
@@ -201,13 +195,7 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
         **{key: scores.get(key) for key in ("kl", "kl_stderr", "log_partition", "test_nll",
                                             "test_nll_stderr", "test_nfe")},
         "params": count_parameters(trainer.model),
-        "iterations_completed": len(history),
-        "final_loss": history[-1]["loss"] if history else None,
-        # NFE per iteration over the last tenth of training (0 for planar flows).
-        "nfe_forward": _tail_mean(history, "nfe_forward"),
-        "nfe_backward": _tail_mean(history, "nfe_backward"),
-        "seconds_per_iteration": float(np.median([r["seconds"] for r in history]))
-        if history else None,
+        **trainer.summary(),  # iterations, final loss, NFE (0 for planar flows), s / iteration
         "peak_rss_bytes": peak_rss_bytes(),
         "wall_seconds": time.perf_counter() - started,
         "config": dict(run),

@@ -106,7 +106,6 @@ class PlanarFlow(nn.Module):
             raise ValueError(f"unknown direction {direction!r}; known: {self.DIRECTIONS}")
         self.dim, self.direction = dim, direction
         self.layers = nn.ModuleList(PlanarLayer(dim) for _ in range(layers))
-        self.nfe = 0  # a planar flow has no ODE: kept so NFE columns read 0 for NFs
 
     def _push(self, z: torch.Tensor, layers: Sequence[PlanarLayer]) -> tuple[torch.Tensor, Any]:
         logdet = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)

@@ -169,7 +169,6 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
     status, detail = trainer.fit()
     scores, rows = trainer.evaluate() if status == "completed" else ({}, [])
     history = trainer.history
-    tail = history[-max(1, len(history) // 10) :] if history else []
     metrics = {
         "family": "spirals",
         "model": run["model"],
@@ -180,13 +179,7 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
         "rmse": scores.get("rmse"),
         "rmse_window": scores.get("rmse_window"),
         "params": count_parameters(trainer.model),
-        "iterations_completed": len(history),
-        "final_loss": history[-1]["loss"] if history else None,
-        # NFE per iteration over the last tenth of training (0 for the RNNs).
-        "nfe_forward": float(np.mean([r["nfe_forward"] for r in tail])) if tail else None,
-        "nfe_backward": float(np.mean([r["nfe_backward"] for r in tail])) if tail else None,
-        "seconds_per_iteration": float(np.median([r["seconds"] for r in history]))
-        if history else None,
+        **trainer.summary(),  # iterations, final loss, NFE (0 for the RNNs), s / iteration
         "n_train": len(trainer.train.x),
         "n_test": len(trainer.test.x),
         "data_spec": trainer.data_spec,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -124,3 +125,24 @@ class IterativeTrainer:
             if iteration % int(self.run["checkpoint_every"]) == 0:
                 self.save_checkpoint()
         return "completed", ""
+
+    def summary(self) -> dict[str, Any]:
+        """What every run's metrics.json says of its training, from the history.
+
+        NFE are per iteration, averaged over the last tenth of training (0 for models
+        without an ODE); seconds per iteration is the median over all iterations.
+        """
+        history = self.history
+        tail = history[-max(1, len(history) // 10) :]
+
+        def tail_mean(key: str) -> float | None:
+            return sum(row[key] for row in tail) / len(tail) if tail else None
+
+        return {
+            "iterations_completed": len(history),
+            "final_loss": history[-1]["loss"] if history else None,
+            "nfe_forward": tail_mean("nfe_forward"),
+            "nfe_backward": tail_mean("nfe_backward"),
+            "seconds_per_iteration": statistics.median(r["seconds"] for r in history)
+            if history else None,
+        }  # fmt: skip
