@@ -15,7 +15,7 @@ import os
 
 import torch
 
-from odebench.bench import Prepared
+from odebench.perf.bench import Prepared
 
 REDUCED = os.environ.get("ODEBENCH_ASV_REDUCED") == "1"
 GRADIENTS = ["adjoint", "direct"]

@@ -12,8 +12,8 @@ import torch
 import yaml
 from torch import nn
 
-from odebench import config as configuration
-from odebench.data import write_npz_atomic
+from odebench.mnist.data import write_npz_atomic
+from odebench.pipeline import config as configuration
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,7 +83,7 @@ def exact_decay():
 @pytest.fixture(scope="session")
 def trained_odenet(tiny_mnist, tmp_path_factory) -> Path:
     """The run directory of a tiny ODE-Net trained once per session (1 epoch, tol 0.1)."""
-    from odebench import mnist
+    from odebench.mnist import train as mnist
 
     with open(REPO / "config.yaml") as f:
         config = yaml.safe_load(f)

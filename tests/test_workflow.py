@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from odebench import artifacts
+from odebench.core import artifacts
 
 
 def copy_repo(repo: Path, dest: Path) -> Path:

@@ -1,11 +1,20 @@
 """odebench: a reproducible benchmark of "Neural Ordinary Differential Equations".
 
-The public surface is small; the pipeline's entry points live in the modules
-they are named after (``python -m odebench.data``, ``odebench.mnist``,
-``odebench.probing``, ``odebench.memory_scaling``, ``odebench.studies``,
-``odebench.sequences``, ``odebench.cnf``, ``odebench.tables``, ``odebench.figures``,
-``odebench.claims``, ``odebench.report``, ``odebench.manuscript``, ``odebench.bench``,
-``odebench.speedcheck``).
+The package is layered; each layer's ``__init__`` says what it may import:
+
+- :mod:`odebench.core`: numerics and measurement shared by every family (solving,
+  dynamics, measuring, statuses, the run envelope and its training loop, atomic I/O).
+- :mod:`odebench.mnist`, :mod:`odebench.spirals`, :mod:`odebench.cnf`: one experiment
+  family each (Table 1 and Figure 3; Table 2 and Figure 8; Figures 4 and 5 and the
+  trace study). Each builds a run from its run config, trains, evaluates to a metrics
+  dict, and has an entry point ``python -m odebench.<family>``.
+- :mod:`odebench.products`: tables, figures, claims, the report, read only from the
+  runs' files and the aggregated tables; one registry declares every product.
+- :mod:`odebench.pipeline`: config, the DAG's plan and every path; free of torch, so a
+  Snakemake dry run stays quick.
+- :mod:`odebench.perf`: solver benchmarks for asv and speed checks.
+
+The public surface is small, and loads torch only when it is used:
 
 - :func:`build_model`, :data:`MODELS`, :func:`count_parameters`: the Table 1 arms.
 - :class:`ODEBlock`, :data:`GRADIENT_MODES`, :data:`SOLVERS`: an ODE solve with
@@ -13,17 +22,28 @@ they are named after (``python -m odebench.data``, ``odebench.mnist``,
 - :class:`SavedTensorMeter`: exact activation memory of a training step.
 """
 
-from odebench.measuring import SavedTensorMeter
-from odebench.models import MODELS, build_model, count_parameters
-from odebench.solving import GRADIENT_MODES, SOLVERS, ODEBlock
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
-__all__ = [
-    "GRADIENT_MODES",
-    "MODELS",
-    "SOLVERS",
-    "ODEBlock",
-    "SavedTensorMeter",
-    "build_model",
-    "count_parameters",
-]
+
+#: Public name -> the module that defines it (imported on first use: ``import odebench``
+#: and the torch-free layers do not pay for torch).
+_EXPORTS = {
+    "GRADIENT_MODES": "odebench.core.solving",
+    "SOLVERS": "odebench.core.solving",
+    "ODEBlock": "odebench.core.solving",
+    "SavedTensorMeter": "odebench.core.measuring",
+    "MODELS": "odebench.mnist.models",
+    "build_model": "odebench.mnist.models",
+    "count_parameters": "odebench.core.measuring",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'odebench' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

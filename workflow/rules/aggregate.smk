@@ -24,5 +24,5 @@ rule table1:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m odebench.tables table1 {input.metrics} --reference {input.reference}"
+        "python -m odebench.products.tables table1 {input.metrics} --reference {input.reference}"
         " --out {params.prefix} > {log} 2>&1"

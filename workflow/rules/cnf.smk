@@ -95,7 +95,7 @@ rule cnf_table:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m odebench.tables {wildcards.table} {input.metrics}"
+        "python -m odebench.products.tables {wildcards.table} {input.metrics}"
         " --reference {input.reference} --out {params.prefix} > {log} 2>&1"
 
 
@@ -147,5 +147,5 @@ rule cnf_figures:
         mem_mb=2000,
         runtime=5,
     shell:
-        "python -m odebench.figures {params.names} --tables-dir {params.tables_dir}"
+        "python -m odebench.products.figures {params.names} --tables-dir {params.tables_dir}"
         " --out-dir {params.figures_dir} > {log} 2>&1"

@@ -2,9 +2,11 @@
 import sys
 from pathlib import Path
 
-from odebench import figures, paths
-from odebench.config import ConfigError
-from odebench.dag import CNF_TABLE_FAMILIES, Plan
+from odebench.products import figures
+
+from odebench.pipeline import paths
+from odebench.pipeline.config import ConfigError
+from odebench.pipeline.plan import CNF_TABLE_FAMILIES, Plan
 
 # Validate before anything runs: one line naming the bad key, nothing written.
 try:

@@ -17,4 +17,4 @@ rule mnist_data:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m odebench.data --out {output} {params.source} > {log} 2>&1"
+        "python -m odebench.mnist.data --out {output} {params.source} > {log} 2>&1"

@@ -23,7 +23,7 @@ rule claims:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m odebench.claims --tables-dir {params.tables_dir} --reference {input.reference}"
+        "python -m odebench.products.claims --tables-dir {params.tables_dir} --reference {input.reference}"
         " --out {output} > {log} 2>&1"
 
 
@@ -50,7 +50,7 @@ rule report:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m odebench.report --results {params.results} --template {input.template}"
+        "python -m odebench.products.report --results {params.results} --template {input.template}"
         " --out {output.report} --landing {output.landing} > {log} 2>&1"
 
 
@@ -74,7 +74,7 @@ rule report_pdf:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m odebench.manuscript --results {params.results} --source {input.source}"
+        "python -m odebench.products.manuscript --results {params.results} --source {input.source}"
         " --out {output} > {log} 2>&1"
 
 

@@ -27,7 +27,7 @@ rule probe_odenet:
         mem_mb=4000,
         runtime=30,
     shell:
-        "python -m odebench.probing --train-dir {params.train_dir} --out {params.out}"
+        "python -m odebench.mnist.probe --train-dir {params.train_dir} --out {params.out}"
         " --spec {params.spec:q} --threads {threads} > {log} 2>&1"
 
 
@@ -45,7 +45,7 @@ rule memory_scaling:
         mem_mb=4000,
         runtime=15,
     shell:
-        "python -m odebench.memory_scaling --spec {params.spec:q} --out {output.csv} > {log} 2>&1"
+        "python -m odebench.mnist.memory_scaling --spec {params.spec:q} --out {output.csv} > {log} 2>&1"
 
 
 rule solver_study_tables:
@@ -68,7 +68,7 @@ rule solver_study_tables:
         mem_mb=2000,
         runtime=5,
     shell:
-        "python -m odebench.studies --probes {params.probes} --train-runs {params.runs}"
+        "python -m odebench.products.tables.solver_studies --probes {params.probes} --train-runs {params.runs}"
         " --bins {params.bins} --out-dir {params.out_dir} > {log} 2>&1"
 
 
@@ -97,5 +97,5 @@ rule solver_study_figures:
         mem_mb=2000,
         runtime=5,
     shell:
-        "python -m odebench.figures {params.names} --tables-dir {params.tables_dir}"
+        "python -m odebench.products.figures {params.names} --tables-dir {params.tables_dir}"
         " --out-dir {params.figures_dir} > {log} 2>&1"

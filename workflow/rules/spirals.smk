@@ -15,7 +15,7 @@ rule spirals_data:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m odebench.spirals --out {output} --spec {params.spec:q} > {log} 2>&1"
+        "python -m odebench.spirals data --out {output} --spec {params.spec:q} > {log} 2>&1"
 
 
 rule train_spirals:
@@ -40,7 +40,7 @@ rule train_spirals:
         mem_mb=2000,
         runtime=PLAN.spirals_runtime_min(),
     shell:
-        "python -m odebench.sequences train --run-config {params.run:q} --out {params.out}"
+        "python -m odebench.spirals train --run-config {params.run:q} --out {params.out}"
         " --threads {threads} > {log} 2>&1"
 
 
@@ -67,7 +67,7 @@ rule table2:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m odebench.tables table2 {input.metrics} --reference {input.reference}"
+        "python -m odebench.products.tables table2 {input.metrics} --reference {input.reference}"
         " --out {params.prefix} > {log} 2>&1"
 
 
@@ -87,7 +87,7 @@ rule fig8_trajectories:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m odebench.sequences collect {params.runs} --out {output} > {log} 2>&1"
+        "python -m odebench.spirals collect {params.runs} --out {output} > {log} 2>&1"
 
 
 rule spirals_figures:
@@ -113,5 +113,5 @@ rule spirals_figures:
         mem_mb=2000,
         runtime=5,
     shell:
-        "python -m odebench.figures {params.names} --tables-dir {params.tables_dir}"
+        "python -m odebench.products.figures {params.names} --tables-dir {params.tables_dir}"
         " --out-dir {params.figures_dir} > {log} 2>&1"

@@ -1,0 +1,7 @@
+"""MNIST (Table 1, Figure 3): data, the Table 1 arms, training, probes of trained
+ODE-Nets, and memory scaling.
+
+``python -m odebench.mnist --run-config '{...}' --out DIR`` trains one run
+(:mod:`odebench.mnist.train`). May import :mod:`odebench.core` and
+:mod:`odebench.pipeline`'s config and paths; :mod:`~odebench.mnist.arms` is free of torch.
+"""

@@ -1,0 +1,16 @@
+"""The Table 1 arms by name, free of torch: the pipeline plans with them, tables sort by them.
+
+:data:`odebench.mnist.models.MODELS` builds each of them; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+#: Model names in Table 1's row order.
+ARMS = ("mlp", "resnet", "rknet", "odenet", "stem")
+
+#: Models whose forward pass contains an ODE solve (their runs sweep ``tolerances``).
+ODE_MODELS = frozenset({"odenet", "rknet"})
+
+#: Random-crop padding of the training images unless the run config sets
+#: ``crop_padding`` (config.yaml's ``model_overrides`` does so for the MLP).
+CROP_PADDING = 4

@@ -1,0 +1,308 @@
+"""Probing a trained ODE-Net: test-time solver sweeps, reversibility, backward NFE.
+
+A probe loads the weights of one finished MNIST run (``model.pt`` beside its
+``metrics.json``) and measures, without training further:
+
+- ``sweep.csv``: for each test-time solver and tolerance (adaptive methods) or
+  step count (fixed-grid methods), the forward NFE, the wall time of the ODE
+  block's solve, the numerical error of its output against a float64 dopri5
+  reference solve at a much tighter tolerance, and the test error of the whole
+  network with that solve (Fig. 3a, 3b and the work-precision diagram).
+- ``reversibility.csv``: solving forward 0 -> 1 and back 1 -> 0 does not return
+  exactly to the input (the limitation the paper names in Section 6); and the
+  adjoint's gradients differ from backpropagation through the same solver.
+- ``backward_nfe.csv``: forward and backward NFE of the adjoint, one image at a
+  time, for dopri5 and for scipy's LSODA (the paper's solver family, see
+  :data:`BACKWARD_ARMS`) — the per-solver side of Fig. 3c.
+
+Entry point (the Snakemake rule calls it)::
+
+    python -m odebench.mnist.probe --train-dir RUN_DIR --out DIR --spec '{...}' [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from odebench.core import artifacts
+from odebench.core.measuring import provenance
+from odebench.core.solving import (
+    ODEBlock,
+    StepBudgetExceeded,
+    integrate,
+    ode_blocks,
+    solver_options,
+    solver_setting,
+)
+from odebench.mnist.data import DataError, load_mnist
+from odebench.mnist.models import build_model
+from odebench.pipeline import paths
+
+log = logging.getLogger(__name__)
+
+SWEEP_FIELDS = (
+    "solver", "kind", "tol_or_steps", "status", "nfe_forward", "error", "seconds", "test_error_pct",
+)  # fmt: skip
+REVERSIBILITY_FIELDS = (
+    "tol", "reconstruction_error", "grad_rel_error", "nfe_forward", "nfe_reverse",
+    "nfe_backward_adjoint",
+)  # fmt: skip
+BACKWARD_FIELDS = ("solver", "adjoint", "image", "nfe_forward", "nfe_backward")
+
+#: Arms of the per-image backward-NFE probe: (label, torchdiffeq method, options,
+#: adjoint scope). ``full`` integrates the parameters' adjoint too, as in training;
+#: ``state`` only the state's. LSODA can only run the ``state`` scope: scipy's
+#: LSODA allocates a dense work array quadratic in the state's size for its stiff
+#: mode. With the parameters' adjoint (75,392 parameters) one image already fails
+#: with "MemoryError: Unable to allocate 47.7 GiB" (measured with torchdiffeq 0.2.5
+#: and scipy 1.17.1); the state-only adjoint of one image (2 x 3,136 + 1 entries)
+#: needs 0.3 GB.
+BACKWARD_ARMS: tuple[tuple[str, str, dict, str], ...] = (
+    ("dopri5", "dopri5", {}, "full"),
+    ("dopri5", "dopri5", {}, "state"),
+    ("lsoda", "scipy_solver", {"solver": "LSODA"}, "state"),
+)
+
+
+def relative_error(value: torch.Tensor, reference: torch.Tensor) -> float:
+    """``||value - reference|| / ||reference||`` over all entries (2-norm)."""
+    value, reference = value.double(), reference.double()
+    return float(torch.linalg.vector_norm(value - reference) / torch.linalg.vector_norm(reference))
+
+
+@torch.no_grad()
+def round_trip(
+    dynamics: nn.Module,
+    h0: torch.Tensor,
+    tol: float,
+    method: str = "dopri5",
+    max_num_steps: int = 10_000,
+) -> dict[str, Any]:
+    """Solve 0 -> 1, then back 1 -> 0 from the result; how far from ``h0`` does it land?
+
+    ``dynamics`` must count its calls in ``nfe`` (a :class:`CountedDynamics`).
+    Returns the relative reconstruction error and the NFE of both solves.
+    """
+    t = torch.tensor([0.0, 1.0]).to(h0)
+    options = solver_options(method, None, max_num_steps)
+    start = dynamics.nfe
+    h1 = integrate(dynamics, h0, t, method=method, tol=tol, options=options)
+    middle = dynamics.nfe
+    back = integrate(dynamics, h1, t.flip(0), method=method, tol=tol, options=options)
+    return {
+        "reconstruction_error": relative_error(back, h0),
+        "nfe_forward": middle - start,
+        "nfe_reverse": dynamics.nfe - middle,
+    }
+
+
+def sweep_cases(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, float]]:
+    """(solver, kind, tolerance or step count) for every case of the sweep spec."""
+    for solver, tols in spec["adaptive"].items():
+        for tol in tols:
+            yield solver, "tol", float(tol)
+    for solver, counts in spec["fixed_steps"].items():
+        for steps in counts:
+            yield solver, "steps", int(steps)
+
+
+def load_trained(train_dir: Path) -> tuple[nn.Sequential, dict[str, Any]]:
+    """The trained model of a finished MNIST run and that run's config."""
+    run = artifacts.read_json(train_dir / paths.CONFIG_JSON)
+    weights = train_dir / paths.MODEL
+    if not weights.is_file():
+        raise FileNotFoundError(
+            f"{weights}: not found (weights are not committed); retrain this run with "
+            f"`snakemake --forcerun train_mnist {train_dir / paths.METRICS_JSON}`"
+        )
+    model = build_model(run["model"], run)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.eval()
+    if not isinstance(model, nn.Sequential) or len(ode_blocks(model)) != 1:
+        raise ValueError(f"{train_dir}: model {run['model']!r} is not an ODE-Net")
+    return model, run
+
+
+class Probe:
+    """Measurements on one trained ODE-Net (stem, one ODE block, head)."""
+
+    def __init__(self, model: nn.Sequential, spec: Mapping[str, Any]):
+        self.stem, self.block, self.head = model[0], model[1], model[2]
+        assert isinstance(self.block, ODEBlock)
+        self.spec = spec
+        self.max_num_steps = int(spec["max_num_steps"])
+        self.t = torch.tensor([0.0, 1.0])
+
+    def solve(self, h: torch.Tensor, method: str, value: float, **kw: Any) -> torch.Tensor:
+        """The block's solve over [0, 1] with another method and tolerance (or step count)."""
+        tol, options = solver_setting(method, value, self.max_num_steps)
+        return integrate(
+            kw.pop("dynamics", self.block.dynamics), h, self.t.to(h),
+            method=method, tol=tol, options=options, **kw,
+        )  # fmt: skip
+
+    @torch.inference_mode()
+    def sweep(self, x: torch.Tensor, y: torch.Tensor) -> list[dict[str, Any]]:
+        h = self.stem(x)
+        reference = copy.deepcopy(self.block.dynamics).double()
+        started = time.perf_counter()
+        z_ref = self.solve(
+            h.double(), "dopri5", float(self.spec["reference_tol"]), dynamics=reference
+        )
+        log.info(
+            "reference solve (float64, dopri5, tol %g): %d evaluations, %.1f s",
+            self.spec["reference_tol"], reference.nfe, time.perf_counter() - started,
+        )  # fmt: skip
+        rows = []
+        for solver, kind, value in sweep_cases(self.spec):
+            row = {"solver": solver, "kind": kind, "tol_or_steps": value}
+            self.block.nfe = 0
+            started = time.perf_counter()
+            try:
+                z = self.solve(h, solver, value)
+            except StepBudgetExceeded:
+                rows.append(
+                    row | {"status": "step_budget_exhausted", "nfe_forward": self.block.nfe}
+                )
+                continue
+            seconds = time.perf_counter() - started
+            wrong = int((self.head(z).argmax(1) != y).sum())
+            rows.append(row | {
+                "status": "completed",
+                "nfe_forward": self.block.nfe,
+                "error": relative_error(z, z_ref),
+                "seconds": seconds,
+                "test_error_pct": 100.0 * wrong / len(y),
+            })  # fmt: skip
+            log.info(
+                "%s %s=%g: nfe %d, error %.3g, %.2f s, test error %.2f%%", solver, kind, value,
+                self.block.nfe, rows[-1]["error"], seconds, rows[-1]["test_error_pct"],
+            )  # fmt: skip
+        return rows
+
+    def reversibility(self, x: torch.Tensor, y: torch.Tensor) -> list[dict[str, Any]]:
+        with torch.no_grad():
+            h0 = self.stem(x)
+        params = list(self.block.parameters())
+        rows = []
+        for tol in self.spec["reversibility_tolerances"]:
+            tol = float(tol)
+            trip = round_trip(self.block.dynamics, h0, tol, max_num_steps=self.max_num_steps)
+            grads = {}
+            for gradient in ("adjoint", "direct"):
+                self.block.nfe = 0
+                z = self.solve(h0, "dopri5", tol, gradient=gradient)
+                forward = self.block.nfe
+                loss = F.cross_entropy(self.head(z), y)
+                grads[gradient] = torch.cat(
+                    [g.flatten() for g in torch.autograd.grad(loss, params)]
+                )
+                if gradient == "adjoint":
+                    backward = self.block.nfe - forward
+            rows.append({
+                "tol": tol,
+                **trip,
+                "grad_rel_error": relative_error(grads["adjoint"], grads["direct"]),
+                "nfe_backward_adjoint": backward,
+            })  # fmt: skip
+            log.info("reversibility tol %g: %s", tol, rows[-1])
+        return rows
+
+    def backward_nfe(self, x: torch.Tensor, y: torch.Tensor, tol: float) -> list[dict[str, Any]]:
+        with torch.no_grad():
+            features = self.stem(x)
+        rows = []
+        for label, method, options, scope in BACKWARD_ARMS:
+            adjoint_params = tuple(self.block.parameters()) if scope == "full" else ()
+            for i in range(len(x)):
+                h = features[i : i + 1].clone().requires_grad_(True)
+                self.block.nfe = 0
+                z = integrate(
+                    self.block.dynamics, h, self.t, method=method, tol=tol,
+                    options=options or solver_options(method, None, self.max_num_steps),
+                    gradient="adjoint", adjoint_params=adjoint_params,
+                )  # fmt: skip
+                forward = self.block.nfe
+                F.cross_entropy(self.head(z), y[i : i + 1]).backward()
+                rows.append({
+                    "solver": label, "adjoint": scope, "image": i,
+                    "nfe_forward": forward, "nfe_backward": self.block.nfe - forward,
+                })  # fmt: skip
+            mine = [r for r in rows if r["solver"] == label and r["adjoint"] == scope]
+            log.info("backward NFE, %s (%s adjoint), %d images: forward %.1f, backward %.1f",
+                     label, scope, len(mine), sum(r["nfe_forward"] for r in mine) / len(mine),
+                     sum(r["nfe_backward"] for r in mine) / len(mine))  # fmt: skip
+        return rows
+
+
+def probe(train_dir: Path, out_dir: Path, spec: Mapping[str, Any], threads: int = 1) -> dict:
+    """Run every measurement on the trained ODE-Net in ``train_dir``; write ``out_dir``."""
+    started = time.perf_counter()
+    torch.set_num_threads(threads)
+    train_dir, out_dir = Path(train_dir), Path(out_dir)
+    model, run = load_trained(train_dir)
+    torch.manual_seed(int(run["seed"]))
+    data = load_mnist(Path(run["data"]))
+    n = int(spec["images"])
+    x_test, y_test = data["x_test"][:n], data["y_test"][:n]
+    m = int(spec["reversibility_images"])
+    k = int(spec["backward_images"])
+    probe_ = Probe(model, spec)
+    log.info("probing %s (trained at tol %g) on %d test images", train_dir, run["tol"], n)
+    sweep = probe_.sweep(x_test, y_test)
+    reversibility = probe_.reversibility(x_test[:m], y_test[:m])
+    backward = probe_.backward_nfe(data["x_train"][:k], data["y_train"][:k], float(run["tol"]))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    artifacts.write_records(out_dir / paths.SWEEP_CSV, SWEEP_FIELDS, sweep)
+    artifacts.write_records(out_dir / paths.REVERSIBILITY_CSV, REVERSIBILITY_FIELDS, reversibility)
+    artifacts.write_records(out_dir / paths.BACKWARD_NFE_CSV, BACKWARD_FIELDS, backward)
+    metrics = {
+        "family": "probe",
+        "arm": train_dir.parent.name,
+        "seed": run["seed"],
+        "train_tol": run["tol"],
+        "status": "completed",
+        "n_images": n,
+        "wall_seconds": time.perf_counter() - started,
+        "spec": dict(spec),
+        "train_run": str(train_dir),
+        "provenance": provenance(dict(spec), torch.device("cpu"), run["seed"])
+        | {"threads": threads},
+    }
+    artifacts.write_json(out_dir / paths.METRICS_JSON, metrics)
+    log.info("probe done in %.0f s", metrics["wall_seconds"])
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m odebench.mnist.probe", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--train-dir", type=Path, required=True, help="a finished ODE-Net run")
+    parser.add_argument("--out", type=Path, required=True, help="directory for the probe's files")
+    parser.add_argument("--spec", required=True, help="the budget's solver_studies.probe, JSON")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        probe(args.train_dir, args.out, json.loads(args.spec), args.threads)
+    except (FileNotFoundError, ValueError, DataError) as err:
+        print(f"odebench.probing: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

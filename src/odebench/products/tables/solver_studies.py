@@ -1,0 +1,221 @@
+"""Tidy tables of the solver studies, from the probes and the training records.
+
+Each function reads the per-run files the DAG names and returns one tidy frame;
+figures (:mod:`odebench.figures`) read only these tables. Statistics are over
+seeds: ``<metric>`` is the mean, ``<metric>_std`` the standard deviation (ddof=1,
+empty for one seed) and ``n_seeds`` the count.
+
+======================================  ====================================================
+table                                   rows
+======================================  ====================================================
+``work_precision.csv``                  training tolerance x test-time solver x tol/steps
+``time_vs_nfe.csv``                     training tolerance x solver: linear fit of seconds
+                                        on NFE and its R^2 (Fig. 3b)
+``nfe_backward_vs_forward.csv``         training steps and one-image probes, by forward NFE
+                                        (Fig. 3c)
+``nfe_over_training.csv``               training tolerance x window of training (Fig. 3d)
+``reversibility.csv``                   training tolerance x solve tolerance
+======================================  ====================================================
+
+Entry point::
+
+    python -m odebench.products.tables.solver_studies --probes DIR... --train-runs DIR... \\
+        --out-dir TABLES [--bins N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from odebench.core import artifacts
+from odebench.pipeline import paths
+
+log = logging.getLogger(__name__)
+
+#: Output file of each table built here.
+TABLES = {
+    "work_precision": "work_precision.csv",
+    "time_vs_nfe": "time_vs_nfe.csv",
+    "nfe_backward_vs_forward": "nfe_backward_vs_forward.csv",
+    "nfe_over_training": "nfe_over_training.csv",
+    "reversibility": "reversibility.csv",
+}
+
+
+def _read_tagged(dirs: Sequence[Path], name: str, meta: str, tol_key: str) -> pd.DataFrame:
+    """csv ``name`` of every directory, tagged with the training tolerance and seed.
+
+    ``meta`` is the directory's json holding them: a probe's metrics.json
+    (``train_tol``) or a training run's config.json (``tol``).
+    """
+    frames = []
+    for directory in map(Path, dirs):
+        info = artifacts.read_json(directory / meta)
+        frame = pd.read_csv(directory / name)
+        frames.append(frame.assign(train_tol=info[tol_key], seed=info["seed"]))
+    if not frames:
+        raise ValueError(f"no runs given for {name}")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _read_probe_csv(probe_dirs: Sequence[Path], name: str) -> pd.DataFrame:
+    return _read_tagged(probe_dirs, name, paths.METRICS_JSON, "train_tol")
+
+
+def _read_training(train_dirs: Sequence[Path], name: str) -> pd.DataFrame:
+    return _read_tagged(train_dirs, name, paths.CONFIG_JSON, "tol")
+
+
+def over_seeds(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean (named as the metric), ``_std`` and ``n_seeds`` of ``metrics`` per group ``by``."""
+    grouped = frame.groupby(list(by), sort=True, dropna=False)
+    table = (
+        grouped[list(metrics)].mean().join(grouped[list(metrics)].std(ddof=1).add_suffix("_std"))
+    )
+    table = table[[col for metric in metrics for col in (metric, f"{metric}_std")]]
+    table.insert(0, "n_seeds", grouped["seed"].nunique())
+    return table.reset_index()
+
+
+def work_precision(probe_dirs: Sequence[Path]) -> pd.DataFrame:
+    """Error, time, NFE and test error per test-time solver setting (failed cases kept)."""
+    sweep = _read_probe_csv(probe_dirs, paths.SWEEP_CSV)
+    completed = sweep[sweep["status"] == "completed"]
+    table = over_seeds(
+        completed,
+        ["train_tol", "solver", "kind", "tol_or_steps"],
+        ["nfe_forward", "error", "seconds", "test_error_pct"],
+    )
+    failed = sweep[sweep["status"] != "completed"]
+    counts = failed.groupby(["train_tol", "solver", "kind", "tol_or_steps"]).size()
+    table["n_failed"] = [
+        int(counts.get(tuple(row), 0))
+        for row in table[["train_tol", "solver", "kind", "tol_or_steps"]].itertuples(index=False)
+    ]
+    return table
+
+
+def linear_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Least-squares line y = slope x + intercept and its coefficient of determination."""
+    slope, intercept = np.polyfit(x, y, 1)
+    residual = y - (slope * x + intercept)
+    total = ((y - y.mean()) ** 2).sum()
+    r2 = 1.0 - (residual**2).sum() / total if total > 0 else float("nan")
+    return {"slope": float(slope), "intercept": float(intercept), "r2": float(r2)}
+
+
+def time_vs_nfe(probe_dirs: Sequence[Path]) -> pd.DataFrame:
+    """Per training tolerance and solver: seconds of a forward solve against its NFE.
+
+    Every completed sweep case of every seed is one point; fixed-grid and adaptive
+    solvers are fitted separately since their cost per evaluation differs.
+    """
+    sweep = _read_probe_csv(probe_dirs, paths.SWEEP_CSV)
+    sweep = sweep[sweep["status"] == "completed"]
+    rows = []
+    for (train_tol, solver), group in sweep.groupby(["train_tol", "solver"], sort=True):
+        x = group["nfe_forward"].to_numpy(float)
+        y = group["seconds"].to_numpy(float)
+        fit = linear_fit(x, y) if len(np.unique(x)) > 1 else dict.fromkeys(
+            ("slope", "intercept", "r2"), float("nan")
+        )  # fmt: skip
+        rows.append({
+            "train_tol": train_tol, "solver": solver, "n_points": len(group),
+            "n_seeds": group["seed"].nunique(), "nfe_min": x.min(), "nfe_max": x.max(),
+            "seconds_per_nfe": fit["slope"], "intercept_seconds": fit["intercept"],
+            "r2": fit["r2"],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def nfe_backward_vs_forward(train_dirs: Sequence[Path], probe_dirs: Sequence[Path]) -> pd.DataFrame:
+    """Backward against forward NFE: every training step, and the one-image probes.
+
+    One row per (source, solver, adjoint scope, training tolerance, forward NFE):
+    how many steps or images had that forward NFE and their mean backward NFE.
+    ``source`` is ``training`` (batches of the training run, dopri5, full adjoint)
+    or ``probe`` (one image at a time with the final weights).
+    """
+    steps = _read_training(train_dirs, paths.STEPS_CSV).assign(
+        source="training", solver="dopri5", adjoint="full"
+    )
+    probes = _read_probe_csv(probe_dirs, paths.BACKWARD_NFE_CSV).assign(source="probe")
+    both = pd.concat([steps, probes], ignore_index=True)
+    keys = ["source", "solver", "adjoint", "train_tol", "nfe_forward"]
+    grouped = both.groupby(keys, sort=True)["nfe_backward"]
+    table = grouped.agg(count="size", nfe_backward="mean", nfe_backward_std="std").reset_index()
+    table["backward_over_forward"] = table["nfe_backward"] / table["nfe_forward"]
+    return table
+
+
+def nfe_over_training(train_dirs: Sequence[Path], bins_per_epoch: int) -> pd.DataFrame:
+    """Mean forward and backward NFE per window of training (``bins_per_epoch`` per epoch)."""
+    steps = _read_training(train_dirs, paths.STEPS_CSV)
+    per_epoch = steps.groupby(["train_tol", "seed", "epoch"])["step"].transform("count")
+    rank = steps.groupby(["train_tol", "seed", "epoch"]).cumcount()
+    window = (rank * bins_per_epoch // per_epoch).clip(upper=bins_per_epoch - 1)
+    # The window's centre in epochs: epoch 1's first window is centred at 0.5 / bins.
+    steps = steps.assign(epoch_position=steps["epoch"] - 1 + (window + 0.5) / bins_per_epoch)
+    per_run = (
+        steps.groupby(["train_tol", "seed", "epoch_position"])[["nfe_forward", "nfe_backward"]]
+        .mean()
+        .reset_index()
+    )
+    return over_seeds(per_run, ["train_tol", "epoch_position"], ["nfe_forward", "nfe_backward"])
+
+
+def reversibility(probe_dirs: Sequence[Path]) -> pd.DataFrame:
+    frame = _read_probe_csv(probe_dirs, paths.REVERSIBILITY_CSV)
+    return over_seeds(
+        frame,
+        ["train_tol", "tol"],
+        ["reconstruction_error", "grad_rel_error", "nfe_forward", "nfe_reverse",
+         "nfe_backward_adjoint"],
+    )  # fmt: skip
+
+
+def build_all(
+    probe_dirs: Sequence[Path], train_dirs: Sequence[Path], bins_per_epoch: int
+) -> dict[str, pd.DataFrame]:
+    """Every table of :data:`TABLES`, by name."""
+    return {
+        "work_precision": work_precision(probe_dirs),
+        "time_vs_nfe": time_vs_nfe(probe_dirs),
+        "nfe_backward_vs_forward": nfe_backward_vs_forward(train_dirs, probe_dirs),
+        "nfe_over_training": nfe_over_training(train_dirs, bins_per_epoch),
+        "reversibility": reversibility(probe_dirs),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m odebench.products.tables.solver_studies", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--probes", type=Path, nargs="+", required=True, help="probe directories")
+    parser.add_argument("--train-runs", type=Path, nargs="+", required=True,
+                        help="the probed ODE-Nets' training run directories")  # fmt: skip
+    parser.add_argument("--out-dir", type=Path, required=True, help="the tables directory")
+    parser.add_argument("--bins", type=int, default=10, help="Fig. 3d windows per epoch")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        tables = build_all(args.probes, args.train_runs, args.bins)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        print(f"odebench.studies: error: {err}", file=sys.stderr)
+        return 1
+    for name, table in tables.items():
+        out = args.out_dir / TABLES[name]
+        artifacts.write_text(out, table.to_csv(index=False))
+        log.info("%s: %d rows", out, len(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

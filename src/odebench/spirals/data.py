@@ -1,0 +1,142 @@
+"""The spirals of Section 5.1: 2-D trajectories, half clockwise, half counter-clockwise.
+
+Every spiral is the Archimedean spiral ``r = a + b * theta`` (counter-clockwise) or
+its mirror image (clockwise), traversed at unit angular speed. Each starts at a
+different point: the observed window is ``n_window`` consecutive points of a
+fine time grid, starting at a random angle, and the extrapolation window is the
+next ``n_extrapolate`` points. Observations carry i.i.d. Gaussian noise; the
+noise-free trajectory over both windows is kept as the target of the RMSE.
+
+The settings follow the public code of the paper's authors (torchdiffeq's
+``examples/latent_ode.py``: ``b = 0.3``, noise std 0.3, a grid of 1000 points over
+``[0, 6 pi]``, 100 observed points), with one change: both directions are the
+same Archimedean curve, mirrored, so that direction is the only difference
+between the two halves.
+
+Entry point (the data rule)::
+
+    python -m odebench.spirals data --out results/cpu/data/spirals.npz --spec '{...}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from odebench.core import artifacts
+
+#: Arrays of a spirals file; the first axis of every array but ``times`` is the spiral.
+ARRAYS = ("times", "truth", "observed", "direction", "start", "is_test")
+
+
+def make_spirals(
+    n_spirals: int = 1000,
+    n_window: int = 100,
+    n_extrapolate: int = 100,
+    n_grid: int = 1000,
+    stop: float = 6 * np.pi,
+    a: float = 0.0,
+    b: float = 0.3,
+    noise_std: float = 0.3,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Generate the data set (deterministic in ``seed``).
+
+    Returns:
+        ``times`` (n_window + n_extrapolate,): time of each point, from 0;
+        ``truth`` (N, n_window + n_extrapolate, 2): the noise-free trajectories;
+        ``observed`` (N, n_window, 2): the noisy observations of the first window;
+        ``direction`` (N,): +1 counter-clockwise, -1 clockwise (exactly half each);
+        ``start`` (N,): index into the fine grid where each trajectory starts;
+        ``is_test`` (N,): the held-out split (``test_fraction``, balanced by direction).
+    """
+    if n_spirals < 2 or n_spirals % 2:
+        raise ValueError(f"n_spirals must be even and >= 2, got {n_spirals}")
+    length = n_window + n_extrapolate
+    if length >= n_grid:
+        raise ValueError(f"n_window + n_extrapolate ({length}) must be below n_grid ({n_grid})")
+    rng = np.random.default_rng(seed)
+    grid = np.linspace(0.0, stop, n_grid)
+    direction = np.repeat([1, -1], n_spirals // 2)
+    rng.shuffle(direction)
+    start = rng.integers(0, n_grid - length, n_spirals)
+    theta = grid[start[:, None] + np.arange(length)]  # N x length
+    radius = a + b * theta
+    truth = np.stack([radius * np.cos(theta), direction[:, None] * radius * np.sin(theta)], -1)
+    observed = truth[:, :n_window] + noise_std * rng.standard_normal((n_spirals, n_window, 2))
+    is_test = np.zeros(n_spirals, dtype=bool)
+    for sign in (1, -1):  # the same share of each direction in the test split
+        members = np.flatnonzero(direction == sign)
+        chosen = rng.choice(members, round(test_fraction * len(members)), replace=False)
+        is_test[chosen] = True
+    return {
+        "times": grid[:length] - grid[0],
+        "truth": truth.astype(np.float32),
+        "observed": observed.astype(np.float32),
+        "direction": direction.astype(np.int64),
+        "start": start.astype(np.int64),
+        "is_test": is_test,
+    }
+
+
+def irregular_indices(rng: np.random.Generator, n_obs: int, n_window: int = 100) -> np.ndarray:
+    """``n_obs`` distinct indices of the first ``n_window`` points, sorted (no replacement)."""
+    if not 1 <= n_obs <= n_window:
+        raise ValueError(f"n_obs must be in [1, {n_window}], got {n_obs}")
+    return np.sort(rng.choice(n_window, n_obs, replace=False))
+
+
+def subsample(observed: np.ndarray, n_obs: int, seed: int) -> np.ndarray:
+    """One sorted index set per trajectory: (N, n_obs) indices into the observed window."""
+    rng = np.random.default_rng(seed)
+    return np.stack([irregular_indices(rng, n_obs, observed.shape[1]) for _ in observed])
+
+
+def write_spirals(path: Path, spec: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    arrays = make_spirals(**spec)
+
+    def save(f):
+        np.savez_compressed(f, spec=np.array(json.dumps(dict(spec), sort_keys=True)), **arrays)
+
+    artifacts.write_atomic(Path(path), save)
+    return arrays
+
+
+def load_spirals(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: not found; make it with `python -m odebench.spirals data`"
+        )
+    with np.load(path, allow_pickle=False) as npz:
+        data = {name: npz[name] for name in ARRAYS}
+        data["spec"] = json.loads(str(npz["spec"]))
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m odebench.spirals data", description="Generate the spirals data set."
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--spec", default="{}", help="keyword arguments of make_spirals, JSON")
+    args = parser.parse_args(argv)
+    try:
+        arrays = write_spirals(args.out, json.loads(args.spec))
+    except (ValueError, TypeError) as err:
+        print(f"odebench.spirals: error: {err}", file=sys.stderr)
+        return 1
+    n_test = int(arrays["is_test"].sum())
+    print(f"{args.out}: {len(arrays['truth']) - n_test} train / {n_test} test spirals")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

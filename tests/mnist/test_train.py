@@ -1,0 +1,132 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from odebench.mnist import train as mnist
+from odebench.mnist.train import Trainer, lr_milestones, random_crop
+from odebench.pipeline import paths
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_run_writes_config_history_steps_and_metrics(tiny_run, tmp_path):
+    metrics = mnist.train(tiny_run, tmp_path)
+    for name in (
+        paths.CONFIG_JSON,
+        paths.METRICS_JSON,
+        paths.HISTORY_CSV,
+        paths.STEPS_CSV,
+        paths.MODEL,
+    ):
+        assert (tmp_path / name).is_file(), name
+    assert metrics["status"] == "completed"
+    assert len(read_csv(tmp_path / paths.HISTORY_CSV)) == 2
+    assert len(read_csv(tmp_path / paths.STEPS_CSV)) == 2 * 3  # 96 images / batch 32
+    assert metrics["params"] == 208_266
+    assert metrics["nfe_forward"] > 0 and metrics["nfe_backward"] > 0
+    assert len(metrics["nfe_forward_history"]) == 2
+    assert metrics["activation_bytes"] > 0 and metrics["peak_rss_bytes"] > 0
+    assert 0 <= metrics["test_error_pct"] <= 100
+    assert metrics["best_epoch"] in (1, 2)
+    prov = metrics["provenance"]
+    assert prov["seed"] == 3 and prov["config_hash"] and prov["packages"]["torchdiffeq"] == "0.2.5"
+    assert json.loads((tmp_path / paths.CONFIG_JSON).read_text()) == tiny_run
+
+
+def test_same_seed_gives_the_same_metrics(tiny_run, tmp_path):
+    first = mnist.train(tiny_run, tmp_path / "a")
+    second = mnist.train(tiny_run, tmp_path / "b")
+    for key in ("test_error_pct", "best_val_error_pct", "nfe_forward_history", "activation_bytes"):
+        assert first[key] == second[key], key
+    assert (
+        read_csv(tmp_path / "a" / paths.STEPS_CSV)[-1]["loss"]
+        == read_csv(tmp_path / "b" / paths.STEPS_CSV)[-1]["loss"]
+    )
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_result(
+    tiny_run, tmp_path, monkeypatch
+):
+    tiny_run["model"] = "resnet"
+    tiny_run["tol"] = None
+    reference = mnist.train(tiny_run, tmp_path / "reference")
+
+    original = Trainer.train_epoch
+
+    def crash_in_epoch_two(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt("killed")
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", crash_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        mnist.train(tiny_run, tmp_path / "resumed")
+    assert (tmp_path / "resumed" / paths.CHECKPOINT).is_file()
+    assert not (tmp_path / "resumed" / paths.METRICS_JSON).exists()
+
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    resumed = mnist.train(tiny_run, tmp_path / "resumed")
+    assert resumed["test_error_pct"] == reference["test_error_pct"]
+    assert len(read_csv(tmp_path / "resumed" / paths.STEPS_CSV)) == 6
+
+
+def test_a_checkpoint_of_another_layout_is_ignored_not_a_crash(tiny_run, tmp_path, caplog):
+    reference = mnist.train(tiny_run, tmp_path / "reference")
+    run_dir = tmp_path / "old"
+    trainer = Trainer(tiny_run, run_dir, torch.device("cpu"))
+    trainer.save_checkpoint()
+    state = torch.load(run_dir / paths.CHECKPOINT, weights_only=True)
+    del state["format"], state["steps"]  # as written before per-step records existed
+    torch.save(state, run_dir / paths.CHECKPOINT)
+    with caplog.at_level("WARNING", logger="odebench.mnist"):
+        metrics = mnist.train(tiny_run, run_dir)
+    assert "checkpoint format None" in caplog.text
+    assert metrics["test_error_pct"] == reference["test_error_pct"]
+
+
+def test_a_diverging_run_records_why_and_does_not_raise(tiny_run, tmp_path):
+    tiny_run.update(model="mlp", tol=None, lr=1e12)
+    metrics = mnist.train(tiny_run, tmp_path)
+    assert metrics["status"] == "diverged"
+    assert "non-finite" in metrics["status_detail"]
+    assert metrics["test_error_pct"] is None
+    assert (tmp_path / paths.METRICS_JSON).is_file()
+
+
+def test_an_exhausted_step_budget_is_recorded(tiny_run, tmp_path):
+    tiny_run.update(tol=1e-9, max_num_steps=3)
+    metrics = mnist.train(tiny_run, tmp_path)
+    assert metrics["status"] == "step_budget_exhausted"
+    assert "max_num_steps" in metrics["status_detail"]
+
+
+def test_random_crop_shifts_each_image_within_the_padding():
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 14, 14] = 1.0
+    crops = random_crop(x, 4, torch.Generator().manual_seed(0))
+    assert crops.shape == x.shape
+    rows, cols = (crops[:, 0] == 1).nonzero()[:, 1], (crops[:, 0] == 1).nonzero()[:, 2]
+    assert len(rows) == 64  # the bright pixel survives every shift of at most 4
+    assert rows.min() >= 10 and rows.max() <= 18 and cols.min() >= 10 and cols.max() <= 18
+    assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 10  # shifts differ
+
+
+def test_zero_padding_leaves_the_images_alone():
+    x = torch.rand(5, 1, 28, 28)
+    assert random_crop(x, 0, torch.Generator().manual_seed(0)) is x
+
+
+def test_lr_decays_at_the_papers_fractions_of_training():
+    run = {"epochs": 160, "lr_milestones": [0.375, 0.625, 0.875]}
+    assert lr_milestones(run, steps_per_epoch=10) == [600, 1000, 1400]
+
+
+def test_command_line_reports_a_bad_config_in_one_line(capsys, tmp_path):
+    assert mnist.main(["--model", "odenet", "--budget", "nope", "--out", str(tmp_path / "r")]) == 1
+    assert "budget: 'nope' is not allowed" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -1,0 +1,112 @@
+from pathlib import Path
+
+import pytest
+
+from odebench.pipeline import config as configuration
+from odebench.pipeline.config import ConfigError
+from odebench.pipeline.plan import Plan
+
+
+def set_key(config: dict, dotted: str, value) -> dict:
+    *parents, last = dotted.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return config
+
+
+#: Each bad config and what its one-line error must name.
+BAD_CONFIGS = {
+    "unknown budget": ("budget", "laptop", r"budget: 'laptop' is not allowed; choose one of: smoke, cpu, paper"),
+    "unknown model": ("budgets.cpu.mnist.models", ["mlp", "vgg"], r"budgets.cpu.mnist.models.1: 'vgg' is not allowed; choose one of: mlp, resnet"),
+    "empty seed list": ("seeds", [], r"seeds: \[\] should be non-empty"),
+    "zero tolerance": ("tolerances", [1e-3, 0], r"tolerances.1: 0 is less than or equal to the minimum of 0"),
+    "negative tolerance": ("tolerances", [-1e-3], r"tolerances.0: -0.001 is less than or equal"),
+    "negative epochs": ("budgets.smoke.mnist.epochs", -2, r"budgets.smoke.mnist.epochs: -2 is less than the minimum of 1"),
+    "wrong type": ("threads", "two", r"threads: 'two' has the wrong type; expected integer"),
+    "unknown key": ("budgets.cpu.mnist.epoch", 3, r"budgets.cpu.mnist: Additional properties are not allowed \('epoch' was unexpected\)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_fails_with_one_line_naming_the_key(base_config, case):
+    key, value, message = BAD_CONFIGS[case]
+    with pytest.raises(ConfigError, match=message) as err:
+        configuration.validate(set_key(base_config, key, value))
+    assert "\n" not in str(err.value)
+
+
+def test_shipped_config_is_valid_and_defaults_to_the_cpu_budget(base_config):
+    configuration.validate(base_config)
+    assert base_config["budget"] == "cpu"
+
+
+def test_command_line_lists_become_numbers(base_config):
+    # snakemake --config seeds=[0,1] hands over strings (YAML BaseLoader)
+    base_config.update(seeds=["0", "1"], tolerances=["1e-3", "0.01"])
+    configuration.coerce_cli_values(base_config)
+    assert base_config["seeds"] == [0, 1]
+    assert base_config["tolerances"] == [1e-3, 0.01]
+
+
+def test_top_level_seeds_and_tolerances_override_the_budget(base_config):
+    base_config.update(budget="smoke", seeds=[4, 5], tolerances=[1e-2, 1e-4])
+    resolved = configuration.resolve(base_config)
+    assert resolved["seeds"] == [4, 5]
+    assert resolved["tolerances"] == [1e-2, 1e-4]
+    assert resolved["mnist"]["epochs"] == base_config["budgets"]["smoke"]["mnist"]["epochs"]
+
+
+def test_odenets_train_at_every_tolerance_rknets_at_the_first_the_others_once(base_config):
+    base_config.update(budget="smoke", tolerances=[1e-2, 1e-3])
+    plan = Plan(base_config)
+    assert plan.mnist_arms == [
+        "mlp", "resnet", "rknet-tol0.01", "odenet-tol0.01", "odenet-tol0.001", "stem",
+    ]  # fmt: skip
+
+
+def test_solver_studies_probe_the_table1_odenets_of_every_tolerance_and_seed(base_config):
+    base_config.update(budget="smoke", tolerances=[1e-2, 1e-3], seeds=[0, 1])
+    plan = Plan(base_config)
+    assert plan.probed_training_dirs() == [
+        f"results/smoke/runs/mnist/odenet-tol{tol}/seed{seed}"
+        for tol in ("0.01", "0.001") for seed in (0, 1)
+    ]  # fmt: skip
+    assert plan.probe_dirs()[0] == "results/smoke/runs/probe/odenet-tol0.01/seed0"
+    assert set(plan.probed_training_dirs()) <= {
+        str(Path(m).parent) for m in plan.mnist_metrics()
+    }  # the probes reuse Table 1's runs, they never train their own
+
+
+def test_run_config_is_complete_and_names_its_arm(base_config):
+    resolved = configuration.resolve(base_config | {"budget": "smoke"})
+    run = configuration.mnist_run(resolved, "odenet", seed=2, tol=1e-3)
+    assert run["model"] == "odenet" and run["seed"] == 2 and run["tol"] == 1e-3
+    assert "models" not in run
+    with pytest.raises(ConfigError, match="tol must be given"):
+        configuration.mnist_run(resolved, "resnet", seed=0, tol=1e-3)
+
+
+def test_paper_budget_keeps_the_papers_schedule(base_config):
+    paper = base_config["budgets"]["paper"]["mnist"]
+    assert paper["epochs"] == 160
+    assert [round(f * 160) for f in paper["lr_milestones"]] == [60, 100, 140]
+
+
+def test_model_overrides_change_only_their_model(base_config):
+    resolved = configuration.resolve(base_config)
+    assert configuration.mnist_run(resolved, "mlp", 0, None)["crop_padding"] == 0
+    assert "crop_padding" not in configuration.mnist_run(resolved, "resnet", 0, None)
+    assert "model_overrides" not in configuration.mnist_run(resolved, "resnet", 0, None)
+
+
+def test_overrides_for_an_unknown_model_are_rejected(base_config):
+    base_config["budgets"]["cpu"]["mnist"]["model_overrides"] = {"vgg": {"crop_padding": 0}}
+    with pytest.raises(ConfigError, match="model_overrides: 'vgg' is not allowed"):
+        configuration.validate(base_config)
+
+
+@pytest.mark.parametrize(("device", "gpus"), [("cpu", 0), ("cuda", 1)])
+def test_rules_request_a_gpu_only_for_cuda(base_config, device, gpus):
+    assert Plan(base_config | {"device": device}).gpu == gpus

@@ -1,0 +1,159 @@
+"""The report renders from any subset of a budget's products, every figure linked beside it."""
+
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+from odebench.products import claims, report
+
+
+@pytest.fixture()
+def cpu_results(repo, tmp_path):
+    """A copy of the committed cpu products (tables, figures, metrics) with fresh claims."""
+    source = repo / "results" / "cpu"
+    results = tmp_path / "cpu"
+    shutil.copytree(source / "tables", results / "tables")
+    shutil.copytree(source / "figures", results / "figures")
+    for metrics in source.glob("runs/*/*/seed*/metrics.json"):
+        dest = results / metrics.relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(metrics, dest)
+    reference = repo / "paper" / "reference.yaml"
+    code = claims.main(
+        ["--tables-dir", str(results / "tables"), "--reference", str(reference),
+         "--out", str(results / "claims.csv")]
+    )  # fmt: skip
+    assert code == 0
+    return results
+
+
+@pytest.fixture()
+def rendered(cpu_results):
+    out = cpu_results / "report.md"
+    assert report.main(["--results", str(cpu_results), "--out", str(out)]) == 0
+    return out.read_text()
+
+
+def test_report_opens_with_the_verdict_table(rendered):
+    headings = re.findall(r"^## (.+)$", rendered, flags=re.MULTILINE)
+    assert headings == [
+        "Verdicts", "The paper's tables, with our numbers", "Figures", "Provenance"
+    ]  # fmt: skip
+    assert rendered.startswith("# odebench report: budget `cpu`")
+    verdicts = rendered.split("## Verdicts")[1].split("##")[0]
+    assert "| # | Claim | Verdict | Measured | Paper | Evidence |" in verdicts
+    assert len(re.findall(r"^\| \d+ \|", verdicts, flags=re.MULTILINE)) == len(claims.CLAIMS)
+
+
+def test_every_verdict_in_the_report_is_one_of_the_three(rendered, cpu_results):
+    table = pd.read_csv(cpu_results / "claims.csv")
+    verdicts = rendered.split("## Verdicts")[1].split("##")[0]
+    found = re.findall(r"\| \*\*([a-z ]+)\*\* \|", verdicts)
+    assert found == list(table["verdict"])
+    assert set(found) <= set(claims.VERDICTS)
+
+
+def test_every_figure_present_is_linked_relative_to_the_report(rendered, cpu_results):
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", rendered)
+    pngs = sorted(f"figures/{p.name}" for p in (cpu_results / "figures").glob("*.png"))
+    assert sorted(links) == pngs
+    assert all((cpu_results / link).is_file() for link in links)
+
+
+def test_report_includes_the_tables_own_markdown_and_their_data(rendered):
+    assert "### Table 1: MNIST test error, parameters and memory" in rendered
+    assert "### Table 2: extrapolation RMSE on irregularly sampled spirals" in rendered
+    assert "[`tables/table1_mnist.csv`](tables/table1_mnist.csv)" in rendered
+
+
+def test_missing_products_are_named_not_fatal(cpu_results):
+    for suffix in ("csv", "md", "tex"):
+        (cpu_results / "tables" / f"trace_estimator.{suffix}").unlink(missing_ok=True)
+    assert "Not produced in this run (`tables/trace_estimator.csv`)." in report.render(cpu_results)
+
+
+def test_a_csv_only_table_is_rendered_as_markdown(cpu_results):
+    rows = [{"dataset": "two_moons", "model": "cnf", "n_seeds": 2, "test_nll_mean": 1.23456,
+             "test_nll_std": float("nan"), "nfe_forward": 20}]  # fmt: skip
+    (cpu_results / "tables" / "cnf_max_likelihood.md").unlink(missing_ok=True)
+    pd.DataFrame(rows).to_csv(cpu_results / "tables" / "cnf_max_likelihood.csv", index=False)
+    text = report.render(cpu_results)
+    assert "### Figure 5: maximum likelihood, NF against CNF" in text
+    assert "| two_moons | cnf | 2 | 1.235 | – | 20 |" in text
+
+
+def test_provenance_sums_wall_time_per_family(rendered, cpu_results):
+    metrics = list(cpu_results.glob("runs/spirals/*/seed*/metrics.json"))
+    total = sum(pd.read_json(m, typ="series")["wall_seconds"] for m in metrics)
+    assert re.search(rf"\| spirals \| {len(metrics)} \| {len(metrics)} \| .* \| {total:.0f} \|",
+                     rendered)  # fmt: skip
+    assert '"git_commit":' in rendered.split("## Provenance")[1]
+
+
+def test_report_without_claims_fails_in_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "report.md"
+    assert report.main(["--results", str(tmp_path), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"odebench.report: error: {tmp_path / 'claims.csv'} is missing; "
+        "run python -m odebench.products.claims first"
+    )
+    assert not out.exists()
+
+
+def test_report_builds_from_claims_alone(tmp_path, repo):
+    claims.main(["--tables-dir", str(tmp_path), "--reference",
+                 str(repo / "paper" / "reference.yaml"), "--out", str(tmp_path / "claims.csv")])  # fmt: skip
+    text = report.render(tmp_path)
+    assert "13 claims: 0 reproduced, 0 not reproduced, 13 inconclusive." in text
+    assert "No figure was produced in this run." in text
+
+
+def test_html_report_landing_page_is_the_verdict_table_in_valid_rst(cpu_results):
+    from docutils.core import publish_doctree
+
+    landing = cpu_results / "landing.rst"
+    out = cpu_results / "report.md"
+    assert report.main(["--results", str(cpu_results), "--out", str(out),
+                        "--landing", str(landing)]) == 0  # fmt: skip
+    text = landing.read_text()
+    doctree = publish_doctree(text, settings_overrides={"warning_stream": False})
+    problems = [m.astext() for m in doctree.findall() if m.tagname == "system_message"]
+    assert problems == []
+    table = pd.read_csv(cpu_results / "claims.csv")
+    assert text.count("\n   * - ") == len(table) + 1  # header and one row per claim
+    for verdict in table["verdict"]:
+        assert f"     - {verdict}" in text
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="needs latexmk (.ci/run installs it)")
+def test_pdf_report_builds_from_the_products_with_every_number_generated(cpu_results):
+    from odebench.products import manuscript
+
+    out = cpu_results / "report.pdf"
+    assert manuscript.main(["--results", str(cpu_results), "--out", str(out)]) == 0
+    assert out.read_bytes()[:5] == b"%PDF-" and out.stat().st_size > 100_000
+    counts = pd.read_csv(cpu_results / "claims.csv")["verdict"].value_counts()
+    numbers = (cpu_results / ".latex" / "numbers.tex").read_text()
+    assert f"\\newcommand{{\\NReproduced}}{{{counts.get('reproduced', 0)}}}" in numbers
+    # The manuscript types no number of its own: only the paper's figure numbers.
+    body = manuscript.SOURCE.read_text().split("\\begin{document}")[1]
+    assert set(re.findall(r"\b\d+\b", body)) <= {"4", "5", "8"}
+
+
+def test_pdf_report_without_latex_fails_in_one_line_and_writes_nothing(
+    cpu_results, monkeypatch, capsys
+):
+    from odebench.products import manuscript
+
+    monkeypatch.setattr(manuscript.shutil, "which", lambda name: None)
+    out = cpu_results / "report.pdf"
+    assert manuscript.main(["--results", str(cpu_results), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == "odebench.manuscript: error: latexmk not found on the PATH; install a TeX distribution"
+    )
+    assert not out.exists()
