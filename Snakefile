@@ -17,10 +17,9 @@ report: PLAN.landing_page()
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/mnist.smk"
-include: "workflow/rules/solver_studies.smk"
 include: "workflow/rules/spirals.smk"
 include: "workflow/rules/cnf.smk"
-include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/products.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -1,10 +1,7 @@
-from pathlib import Path
-
 import pytest
 
 from odebench.pipeline import config as configuration
 from odebench.pipeline.config import ConfigError
-from odebench.pipeline.plan import Plan
 
 
 def set_key(config: dict, dotted: str, value) -> dict:
@@ -58,27 +55,6 @@ def test_top_level_seeds_and_tolerances_override_the_budget(base_config):
     assert resolved["mnist"]["epochs"] == base_config["budgets"]["smoke"]["mnist"]["epochs"]
 
 
-def test_odenets_train_at_every_tolerance_rknets_at_the_first_the_others_once(base_config):
-    base_config.update(budget="smoke", tolerances=[1e-2, 1e-3])
-    plan = Plan(base_config)
-    assert plan.mnist_arms == [
-        "mlp", "resnet", "rknet-tol0.01", "odenet-tol0.01", "odenet-tol0.001", "stem",
-    ]  # fmt: skip
-
-
-def test_solver_studies_probe_the_table1_odenets_of_every_tolerance_and_seed(base_config):
-    base_config.update(budget="smoke", tolerances=[1e-2, 1e-3], seeds=[0, 1])
-    plan = Plan(base_config)
-    assert plan.probed_training_dirs() == [
-        f"results/smoke/runs/mnist/odenet-tol{tol}/seed{seed}"
-        for tol in ("0.01", "0.001") for seed in (0, 1)
-    ]  # fmt: skip
-    assert plan.probe_dirs()[0] == "results/smoke/runs/probe/odenet-tol0.01/seed0"
-    assert set(plan.probed_training_dirs()) <= {
-        str(Path(m).parent) for m in plan.mnist_metrics()
-    }  # the probes reuse Table 1's runs, they never train their own
-
-
 def test_run_config_is_complete_and_names_its_arm(base_config):
     resolved = configuration.resolve(base_config | {"budget": "smoke"})
     run = configuration.mnist_run(resolved, "odenet", seed=2, tol=1e-3)
@@ -105,8 +81,3 @@ def test_overrides_for_an_unknown_model_are_rejected(base_config):
     base_config["budgets"]["cpu"]["mnist"]["model_overrides"] = {"vgg": {"crop_padding": 0}}
     with pytest.raises(ConfigError, match="model_overrides: 'vgg' is not allowed"):
         configuration.validate(base_config)
-
-
-@pytest.mark.parametrize(("device", "gpus"), [("cpu", 0), ("cuda", 1)])
-def test_rules_request_a_gpu_only_for_cuda(base_config, device, gpus):
-    assert Plan(base_config | {"device": device}).gpu == gpus

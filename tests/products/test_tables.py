@@ -2,7 +2,8 @@ import pandas as pd
 import pytest
 
 from odebench.core import artifacts
-from odebench.products.tables import load_reference, table1
+from odebench.products.reference import load_reference
+from odebench.products.tables.mnist import table1
 
 REQUIRED_COLUMNS = [
     "model", "n_seeds", "test_error_pct_mean", "test_error_pct_std", "params", "activation_mib",

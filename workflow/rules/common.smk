@@ -1,12 +1,12 @@
 # Shared by every rule file: the validated config and the plan of runs and products.
+import json
 import sys
 from pathlib import Path
 
-from odebench.products import figures
-
 from odebench.pipeline import paths
 from odebench.pipeline.config import ConfigError
-from odebench.pipeline.plan import CNF_TABLE_FAMILIES, Plan
+from odebench.pipeline.plan import Plan
+from odebench.products import registry
 
 # Validate before anything runs: one line naming the bad key, nothing written.
 try:
@@ -15,6 +15,3 @@ except ConfigError as err:
     sys.exit(f"odebench: {err}")
 
 RESULTS = PLAN.results
-SOLVER_STUDY_FIGURES = figures.family_figures("solver_studies")
-SPIRALS_FIGURES = figures.family_figures("spirals")
-CNF_FIGURES = figures.family_figures("cnf")

@@ -1,17 +1,18 @@
-# Table 1: one training run per arm (model, and tolerance for ODE models) and seed.
+# Table 1 and Figure 3: one training run per arm (model, and tolerance for ODE models) and
+# seed, a probe of every trained ODE-Net, and the memory-scaling measurement.
 
 
 rule train_mnist:
     input:
         data=config["data"]["mnist_npz"],
     output:
-        metrics=f"{PLAN.mnist_run_dir}/{paths.METRICS_JSON}",
-        history=f"{PLAN.mnist_run_dir}/{paths.HISTORY_CSV}",
-        steps=f"{PLAN.mnist_run_dir}/{paths.STEPS_CSV}",
+        metrics=f"{PLAN.run_dir('mnist')}/{paths.METRICS_JSON}",
+        history=f"{PLAN.run_dir('mnist')}/{paths.HISTORY_CSV}",
+        steps=f"{PLAN.run_dir('mnist')}/{paths.STEPS_CSV}",
     log:
-        f"{PLAN.mnist_run_dir}/{paths.TRAIN_LOG}",
+        f"{PLAN.run_dir('mnist')}/{paths.TRAIN_LOG}",
     params:
-        run=PLAN.mnist_run_config,
+        run=PLAN.run_config("mnist"),
         out=lambda wildcards, output: Path(output.metrics).parent,
     wildcard_constraints:
         arm=r"[a-z]+(-tol[0-9.e+-]+)?",
@@ -21,8 +22,60 @@ rule train_mnist:
     threads: config["threads"]
     resources:
         mem_mb=4000,
-        runtime=PLAN.mnist_runtime_min(),
+        runtime=PLAN.runtime_min("mnist"),
         gpu=PLAN.gpu,
     shell:
         "python -m odebench.mnist --run-config {params.run:q} --out {params.out}"
         " --threads {threads} > {log} 2>&1"
+
+
+rule probe_odenet:
+    input:
+        metrics=f"{PLAN.run_dir('mnist')}/{paths.METRICS_JSON}",
+        data=config["data"]["mnist_npz"],
+    output:
+        sweep=f"{PLAN.run_dir('probe')}/{paths.SWEEP_CSV}",
+        reversibility=f"{PLAN.run_dir('probe')}/{paths.REVERSIBILITY_CSV}",
+        backward=f"{PLAN.run_dir('probe')}/{paths.BACKWARD_NFE_CSV}",
+        metrics=f"{PLAN.run_dir('probe')}/{paths.METRICS_JSON}",
+    log:
+        f"{PLAN.run_dir('probe')}/{paths.PROBE_LOG}",
+    params:
+        run=PLAN.run_config("probe"),
+        out=lambda wildcards, output: Path(output.metrics).parent,
+    wildcard_constraints:
+        arm=r"odenet-tol[0-9.e+-]+",
+        seed=r"\d+",
+    conda:
+        "../../environment.yml"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=PLAN.gpu,
+    shell:
+        "python -m odebench.mnist.probe --run-config {params.run:q} --out {params.out}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule memory_scaling:
+    output:
+        report(
+            PLAN.table(registry.MEMORY_SCALING.name),
+            caption="../report/product.rst",
+            category=registry.MEMORY_SCALING.category,
+        ),
+    log:
+        f"{RESULTS}/logs/memory_scaling.log",
+    params:
+        run=PLAN.memory_config(),
+        caption=registry.MEMORY_SCALING.description,
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    shell:
+        "python -m odebench.mnist.memory_scaling --run-config {params.run:q} --out {output}"
+        " > {log} 2>&1"

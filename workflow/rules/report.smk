@@ -23,8 +23,8 @@ rule claims:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m odebench.products.claims --tables-dir {params.tables_dir} --reference {input.reference}"
-        " --out {output} > {log} 2>&1"
+        "python -m odebench.products.claims --tables-dir {params.tables_dir}"
+        " --reference {input.reference} --out {output} > {log} 2>&1"
 
 
 rule report:

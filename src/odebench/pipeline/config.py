@@ -182,9 +182,31 @@ def spirals_run(resolved: Mapping[str, Any], model: str, n_obs: int, seed: int) 
         model=model,
         n_obs=int(n_obs),
         seed=int(seed),
+        device=resolved["device"],
         data=str(paths.spirals_data(resolved["budget"])),
     )
     return run
+
+
+def spirals_data_run(resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """The config of the budget's spirals data set (``make_spirals``'s settings)."""
+    return dict(resolved["spirals"]["data"]) | {"family": "spirals_data",
+                                                 "budget": resolved["budget"]}  # fmt: skip
+
+
+def probe_run(resolved: Mapping[str, Any], arm: str, seed: int) -> dict[str, Any]:
+    """The config of one probe of the trained ODE-Net ``arm`` (``odenet-tol<t>``), ``seed``."""
+    train_dir = paths.run_dir(resolved["budget"], "mnist", arm, seed)
+    return dict(resolved["solver_studies"]["probe"]) | {
+        "family": "probe", "budget": resolved["budget"], "arm": arm, "seed": int(seed),
+        "train_dir": str(train_dir), "device": resolved["device"],
+    }  # fmt: skip
+
+
+def memory_run(resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """The config of the memory-scaling measurement (one training step per depth)."""
+    return dict(resolved["solver_studies"]["memory"]) | {"family": "memory_scaling",
+                                                         "budget": resolved["budget"]}  # fmt: skip
 
 
 #: Orientation of a planar NF per CNF task (see :mod:`odebench.flows`): density matching
@@ -206,7 +228,8 @@ def _flow_run(resolved: Mapping[str, Any], task: str, model: str, seed: int) -> 
                 if k not in ("models", "targets", "capacities", "datasets")})  # fmt: skip
     run.update(section["models"][model])
     run.update(family=f"cnf_{task}", task=task, budget=resolved["budget"], model=model,
-               seed=int(seed), direction=NF_DIRECTION[task])  # fmt: skip
+               seed=int(seed), direction=NF_DIRECTION[task],
+               device=resolved["device"])  # fmt: skip
     return run
 
 
@@ -228,8 +251,9 @@ def cnf_likelihood_run(
     return run | {"dataset": dataset, "capacity": int(resolved["cnf"]["likelihood"]["capacity"])}
 
 
-def cnf_trace_spec(resolved: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings of one trace-estimator study (the seed is given separately)."""
+def cnf_trace_run(resolved: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """The config of one trace-estimator study (FFJORD) with ``seed``."""
     spec = resolved["cnf"]
     shared = {k: spec[k] for k in ("solver", "gradient", "hyper_hidden")}
-    return shared | dict(spec["trace"]) | {"budget": resolved["budget"]}
+    return shared | dict(spec["trace"]) | {"budget": resolved["budget"], "family": "cnf_trace",
+                                           "seed": int(seed)}  # fmt: skip

@@ -1,42 +1,49 @@
-"""Figures as code: one function per figure, each reading only aggregated tables.
+"""Figures as code: one function per figure, each drawing only from aggregated tables.
 
-:data:`FIGURES` maps a figure's name (its file name without ``.png``) to the
-function drawing it and the tables it reads, so the Snakemake rule, a test and a
-user at the shell all make a figure the same way::
-
-    python -m odebench.products.figures --tables-dir results/cpu/tables \\
-        --out-dir results/cpu/figures \\
-        fig3a_nfe_vs_error memory_scaling
+Each function takes the tables it reads (data frames keyed by product name, as declared
+in :mod:`odebench.products.registry`) and returns a matplotlib figure;
+:mod:`odebench.products.build` draws and saves it. matplotlib and seaborn are imported
+when a figure is drawn, not with this module.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import functools
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # files only; never open a window
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
 
 MIB = 2**20
 
 
-@dataclass(frozen=True)
-class Figure:
-    draw: Callable[[Mapping[str, pd.DataFrame]], plt.Figure]
-    tables: tuple[str, ...]  # csv files (in the tables directory) it reads
-    family: str  # the experiment family whose rule draws it
+@functools.cache
+def _pyplot() -> tuple[Any, Any]:
+    """matplotlib's pyplot (files only, never a window) and seaborn, themed once."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(context="paper", style="whitegrid")
+    return plt, sns
+
+
+def save(fig: plt.Figure, out: Path) -> None:
+    """Write ``fig`` to ``out`` (png) atomically: a figure is complete or absent."""
+    plt, _ = _pyplot()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=150)
+    plt.close(fig)
+    tmp.replace(out)
 
 
 def _tol_label(tol: float) -> str:
@@ -44,6 +51,7 @@ def _tol_label(tol: float) -> str:
 
 
 def _palette(values) -> dict:
+    plt, sns = _pyplot()
     values = sorted(set(values))
     return dict(zip(values, sns.color_palette("colorblind", len(values)), strict=True))
 
@@ -56,7 +64,8 @@ def _band(ax, x, mean, std, color, label, marker="o"):
 
 
 def fig3a_nfe_vs_error(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    table = t["work_precision.csv"]
+    plt, sns = _pyplot()
+    table = t["work_precision"]
     table = table[table["solver"] == "dopri5"]
     fig, ax = plt.subplots(figsize=(5, 4))
     colors = _palette(table["train_tol"])
@@ -72,9 +81,10 @@ def fig3a_nfe_vs_error(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 
 def fig3b_time_vs_nfe(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    table = t["work_precision.csv"]
+    plt, sns = _pyplot()
+    table = t["work_precision"]
     table = table[table["solver"] == "dopri5"]
-    fits = t["time_vs_nfe.csv"]
+    fits = t["time_vs_nfe"]
     fits = fits[fits["solver"] == "dopri5"].set_index("train_tol")
     fig, ax = plt.subplots(figsize=(5, 4))
     colors = _palette(table["train_tol"])
@@ -95,7 +105,8 @@ def fig3b_time_vs_nfe(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 
 def fig3c_nfe_backward_vs_forward(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    table = t["nfe_backward_vs_forward.csv"]
+    plt, sns = _pyplot()
+    table = t["nfe_backward_vs_forward"]
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     colors = _palette(table["train_tol"])
     markers = {("dopri5", "full"): "s", ("dopri5", "state"): "^", ("lsoda", "state"): "D"}
@@ -124,7 +135,8 @@ def fig3c_nfe_backward_vs_forward(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 
 def fig3d_nfe_over_training(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    table = t["nfe_over_training.csv"]
+    plt, sns = _pyplot()
+    table = t["nfe_over_training"]
     fig, ax = plt.subplots(figsize=(5, 4))
     colors = _palette(table["train_tol"])
     for tol, group in table.groupby("train_tol"):
@@ -138,7 +150,8 @@ def fig3d_nfe_over_training(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 
 def memory_scaling(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    table = t["memory_scaling.csv"]
+    plt, sns = _pyplot()
+    table = t["memory_scaling"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     labels = {"adjoint": "ODE block, adjoint", "direct": "ODE block, direct backprop",
               "resnet": "ResNet blocks"}  # fmt: skip
@@ -157,7 +170,8 @@ def memory_scaling(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 
 def work_precision(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    table = t["work_precision.csv"]
+    plt, sns = _pyplot()
+    table = t["work_precision"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     colors = _palette(table["solver"])
     styles = dict(zip(sorted(table["train_tol"].unique()), ["-", "--", ":", "-."], strict=False))
@@ -179,7 +193,8 @@ def work_precision(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 
 def fig8_spirals(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    table = t["fig8_trajectories.csv"]
+    plt, sns = _pyplot()
+    table = t["fig8_trajectories"]
     labels = {"rnn": "RNN", "latent_ode": "Latent ODE"}
     models = [m for m in labels if m in set(table["model"])]
     has_latent = bool((table["kind"] == "latent").any())
@@ -227,7 +242,8 @@ def _density_image(ax, rows: pd.DataFrame, title: str) -> None:
 
 
 def fig4_density_matching(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    grids, kl = t["fig4_densities.csv"], t["cnf_density_matching.csv"]
+    plt, sns = _pyplot()
+    grids, kl = t["fig4_densities"], t["cnf_density_matching"]
     targets = list(dict.fromkeys(grids["target"]))
     arms = (
         grids[grids["model"] != "target"][["model", "capacity"]]
@@ -267,7 +283,8 @@ def fig4_density_matching(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 
 def fig5_max_likelihood(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    frames = t["fig5_frames.csv"]
+    plt, sns = _pyplot()
+    frames = t["fig5_frames"]
     keys = list(dict.fromkeys(zip(frames["dataset"], frames["model"], strict=True)))
     fractions = sorted(frames["fraction"].unique())
     fig, axes = plt.subplots(2 * len(keys), len(fractions), squeeze=False,
@@ -288,69 +305,3 @@ def fig5_max_likelihood(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
             ax.set_title(f"{label}samples, {fraction:.0%}", fontsize=8)
     fig.suptitle("Fig. 5: maximum likelihood, from noise (0%) to data (100%) along the flow")
     return fig
-
-
-#: Figure name -> drawing function and the tables it reads.
-FIGURES: dict[str, Figure] = {
-    "fig3a_nfe_vs_error": Figure(fig3a_nfe_vs_error, ("work_precision.csv",), "solver_studies"),
-    "fig3b_time_vs_nfe": Figure(
-        fig3b_time_vs_nfe, ("work_precision.csv", "time_vs_nfe.csv"), "solver_studies"
-    ),
-    "fig3c_nfe_backward_vs_forward": Figure(
-        fig3c_nfe_backward_vs_forward, ("nfe_backward_vs_forward.csv",), "solver_studies"
-    ),
-    "fig3d_nfe_over_training": Figure(
-        fig3d_nfe_over_training, ("nfe_over_training.csv",), "solver_studies"
-    ),
-    "memory_scaling": Figure(memory_scaling, ("memory_scaling.csv",), "solver_studies"),
-    "work_precision": Figure(work_precision, ("work_precision.csv",), "solver_studies"),
-    "fig8_spirals": Figure(fig8_spirals, ("fig8_trajectories.csv",), "spirals"),
-    "fig4_density_matching": Figure(
-        fig4_density_matching, ("fig4_densities.csv", "cnf_density_matching.csv"), "cnf"
-    ),
-    "fig5_max_likelihood": Figure(fig5_max_likelihood, ("fig5_frames.csv",), "cnf"),
-}
-
-
-def family_figures(family: str) -> list[str]:
-    """Names of the figures one experiment family's rule draws."""
-    return [name for name, figure in FIGURES.items() if figure.family == family]
-
-
-def render(name: str, tables_dir: Path, out: Path) -> None:
-    """Draw figure ``name`` from the tables in ``tables_dir`` into ``out`` (png)."""
-    if name not in FIGURES:
-        raise ValueError(f"unknown figure {name!r}; known: {', '.join(FIGURES)}")
-    figure = FIGURES[name]
-    tables = {csv: pd.read_csv(Path(tables_dir) / csv) for csv in figure.tables}
-    sns.set_theme(context="paper", style="whitegrid")
-    fig = figure.draw(tables)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=150)
-    plt.close(fig)
-    tmp.replace(out)  # atomic: a figure is complete or absent
-    log.info("wrote %s", out)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.products.figures", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("names", nargs="+", help=f"figures to draw: {', '.join(FIGURES)}")
-    parser.add_argument("--tables-dir", type=Path, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        for name in args.names:
-            render(name, args.tables_dir, args.out_dir / f"{name}.png")
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        print(f"odebench.figures: error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -28,19 +28,17 @@ import pandas as pd
 
 from odebench.core import artifacts
 from odebench.pipeline import paths
+from odebench.products import registry
 from odebench.products.claims import VERDICTS
-from odebench.products.tables import markdown_table
+from odebench.products.tables.formatting import markdown_table
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "paper" / "report_template.md"
 
-#: The paper's tables in report order: file stem -> heading. A table's own ``.md`` (with
-#: its notes) is included where it exists, else its csv is rendered as Markdown.
+#: The paper's tables in report order: file stem -> heading (the registry's tables with
+#: documents). A table's own ``.md`` (with its notes) is included where it exists, else
+#: its csv is rendered as Markdown.
 PAPER_TABLES: dict[str, str] = {
-    "table1_mnist": "Table 1: MNIST",
-    "table2_spirals": "Table 2: spirals",
-    "cnf_density_matching": "Figure 4: density matching, NF against CNF",
-    "cnf_max_likelihood": "Figure 5: maximum likelihood, NF against CNF",
-    "trace_estimator": "FFJORD: exact trace against Hutchinson's estimator",
+    name: table.title for name, table in registry.TABLES.items() if table.documents
 }
 
 
@@ -51,62 +49,11 @@ class Caption:
     differs: str  # how the setup differs from the paper's
 
 
-#: Captions of the figures the DAG draws, in report order; other figures present in
-#: ``figures/`` follow with a generic caption.
+#: Captions of the figures the DAG draws, in report order (from the registry); other
+#: figures present in ``figures/`` follow with a generic caption.
 CAPTIONS: dict[str, Caption] = {
-    "fig3a_nfe_vs_error": Caption(
-        "Figure 3a: NFE against numerical error",
-        "the error of the ODE block's solve should fall as the solver spends more evaluations, "
-        "one line per training tolerance.",
-        "dopri5 from torchdiffeq at test time (the paper: LSODE's implicit Adams); error "
-        "against a much tighter float64 reference solve on a subset of the test images.",
-    ),
-    "fig3b_time_vs_nfe": Caption(
-        "Figure 3b: time against NFE",
-        "points on a straight line through the origin mean time is proportional to NFE.",
-        "CPU wall time of the block's solve on a batch of test images; compare slopes only "
-        "within this run.",
-    ),
-    "fig3c_nfe_backward_vs_forward": Caption(
-        "Figure 3c: backward against forward NFE",
-        "the paper's points lie near half the forward NFE; ours are compared with that line.",
-        "training steps of the adjoint ODE-Net with dopri5, and one-image solves with scipy's "
-        "LSODA (state adjoint only, for memory) beside dopri5.",
-    ),
-    "fig3d_nfe_over_training": Caption(
-        "Figure 3d: NFE over training",
-        "the paper's forward NFE rises during training.",
-        "the budget's few epochs (see Provenance) against the paper's full schedule.",
-    ),
-    "memory_scaling": Caption(
-        "Activation memory against depth",
-        "the adjoint's bytes saved for backward stay flat while direct backpropagation and "
-        "the ResNet grow with depth (Table 1's memory column).",
-        "counted exactly with saved-tensor hooks on one training step with a fixed-step "
-        "solver (the paper states complexities, not measurements).",
-    ),
-    "work_precision": Caption(
-        "Work-precision diagram",
-        "numerical error against NFE for every test-time solver; lower and further left is "
-        "cheaper for the same precision.",
-        "not in the paper: every torchdiffeq solver of the probe, applied to the trained ODE-Nets.",
-    ),
-    "fig4_density_matching": Caption(
-        "Figure 4: density matching",
-        "the CNF's fit should improve with width M while the NF needs depth K.",
-        "the budget's training iterations and seeds (see the table above) against the paper's.",
-    ),
-    "fig5_max_likelihood": Caption(
-        "Figure 5: maximum likelihood training",
-        "samples and densities of the CNF and the NF against the two-moons and two-circles data.",
-        "the budget's training iterations and seeds against the paper's.",
-    ),
-    "fig8_spirals": Caption(
-        "Figure 8: spiral extrapolation",
-        "the latent ODE should follow the spiral past the observed window where the RNN drifts.",
-        "fewer training iterations and a looser solver tolerance with direct backpropagation "
-        "on the cpu budget (see Table 2's notes).",
-    ),
+    name: Caption(figure.title, figure.look, figure.differs)
+    for name, figure in registry.FIGURES.items()
 }
 
 

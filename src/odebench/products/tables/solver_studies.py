@@ -17,17 +17,11 @@ table                                   rows
 ``reversibility.csv``                   training tolerance x solve tolerance
 ======================================  ====================================================
 
-Entry point::
-
-    python -m odebench.products.tables.solver_studies --probes DIR... --train-runs DIR... \\
-        --out-dir TABLES [--bins N]
+Each has a ``build_<table>`` function, its builder in :mod:`odebench.products.registry`.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,17 +30,6 @@ import pandas as pd
 
 from odebench.core import artifacts
 from odebench.pipeline import paths
-
-log = logging.getLogger(__name__)
-
-#: Output file of each table built here.
-TABLES = {
-    "work_precision": "work_precision.csv",
-    "time_vs_nfe": "time_vs_nfe.csv",
-    "nfe_backward_vs_forward": "nfe_backward_vs_forward.csv",
-    "nfe_over_training": "nfe_over_training.csv",
-    "reversibility": "reversibility.csv",
-}
 
 
 def _read_tagged(dirs: Sequence[Path], name: str, meta: str, tol_key: str) -> pd.DataFrame:
@@ -181,41 +164,34 @@ def reversibility(probe_dirs: Sequence[Path]) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def build_all(
-    probe_dirs: Sequence[Path], train_dirs: Sequence[Path], bins_per_epoch: int
-) -> dict[str, pd.DataFrame]:
-    """Every table of :data:`TABLES`, by name."""
-    return {
-        "work_precision": work_precision(probe_dirs),
-        "time_vs_nfe": time_vs_nfe(probe_dirs),
-        "nfe_backward_vs_forward": nfe_backward_vs_forward(train_dirs, probe_dirs),
-        "nfe_over_training": nfe_over_training(train_dirs, bins_per_epoch),
-        "reversibility": reversibility(probe_dirs),
-    }
+def _dirs(files: Sequence[Path]) -> list[Path]:
+    return [Path(f).parent for f in files]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.products.tables.solver_studies", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--probes", type=Path, nargs="+", required=True, help="probe directories")
-    parser.add_argument("--train-runs", type=Path, nargs="+", required=True,
-                        help="the probed ODE-Nets' training run directories")  # fmt: skip
-    parser.add_argument("--out-dir", type=Path, required=True, help="the tables directory")
-    parser.add_argument("--bins", type=int, default=10, help="Fig. 3d windows per epoch")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        tables = build_all(args.probes, args.train_runs, args.bins)
-    except (FileNotFoundError, ValueError, KeyError) as err:
-        print(f"odebench.studies: error: {err}", file=sys.stderr)
-        return 1
-    for name, table in tables.items():
-        out = args.out_dir / TABLES[name]
-        artifacts.write_text(out, table.to_csv(index=False))
-        log.info("%s: %d rows", out, len(table))
-    return 0
+def _write(table: pd.DataFrame, out: Path) -> None:
+    artifacts.write_text(out, table.to_csv(index=False))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+# Builders of the registry (odebench.products.registry): inputs are files of the runs,
+# the tables above read their run directories.
+
+
+def build_work_precision(inputs, reference, settings, out: Path) -> None:
+    _write(work_precision(_dirs(inputs["sweeps"])), out)
+
+
+def build_time_vs_nfe(inputs, reference, settings, out: Path) -> None:
+    _write(time_vs_nfe(_dirs(inputs["sweeps"])), out)
+
+
+def build_nfe_backward_vs_forward(inputs, reference, settings, out: Path) -> None:
+    _write(nfe_backward_vs_forward(_dirs(inputs["steps"]), _dirs(inputs["probes"])), out)
+
+
+def build_nfe_over_training(inputs, reference, settings, out: Path) -> None:
+    bins = int(settings["training_bins_per_epoch"])
+    _write(nfe_over_training(_dirs(inputs["steps"]), bins), out)
+
+
+def build_reversibility(inputs, reference, settings, out: Path) -> None:
+    _write(reversibility(_dirs(inputs["probes"])), out)

@@ -1,4 +1,8 @@
-"""The Snakemake DAG end to end, in a temporary copy of the repository, as a user runs it."""
+"""The Snakemake DAG end to end, in a temporary copy of the repository, as a user runs it.
+
+The tests that run the smoke DAG are marked ``slow`` (minutes): ``python -m pytest -m "not
+slow"`` runs the rest of the suite without them.
+"""
 
 import os
 import re
@@ -12,6 +16,8 @@ import pandas as pd
 import pytest
 
 from odebench.core import artifacts
+from odebench.pipeline.plan import Plan
+from odebench.products import registry
 
 
 def copy_repo(repo: Path, dest: Path) -> Path:
@@ -49,6 +55,7 @@ def smoke_dag(repo, tmp_path_factory):
     return work, elapsed
 
 
+@pytest.mark.slow
 def test_smoke_dag_writes_table1_with_a_row_per_arm(smoke_dag):
     work, _ = smoke_dag
     tables = work / "results" / "smoke" / "tables"
@@ -60,6 +67,7 @@ def test_smoke_dag_writes_table1_with_a_row_per_arm(smoke_dag):
     assert (tables / "table1_mnist.tex").is_file()
 
 
+@pytest.mark.slow
 def test_smoke_dag_leaves_a_complete_run_directory_per_run(smoke_dag):
     work, _ = smoke_dag
     runs = sorted((work / "results" / "smoke" / "runs" / "mnist").glob("*/seed0"))
@@ -89,6 +97,7 @@ STUDY_FIGURES = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_smoke_dag_solver_studies_cover_both_training_tolerances(smoke_dag):
     work, _ = smoke_dag
     tables = work / "results" / "smoke" / "tables"
@@ -100,6 +109,7 @@ def test_smoke_dag_solver_studies_cover_both_training_tolerances(smoke_dag):
     assert adjoint.nunique() == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [*STUDY_FIGURES, "fig4_density_matching", "fig5_max_likelihood"])
 def test_smoke_dag_draws_each_solver_study_and_cnf_figure(smoke_dag, name):
     work, _ = smoke_dag
@@ -108,6 +118,7 @@ def test_smoke_dag_draws_each_solver_study_and_cnf_figure(smoke_dag, name):
     assert png.stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_smoke_dag_writes_table2_with_nine_rows_and_figure8(smoke_dag):
     work, _ = smoke_dag
     results = work / "results" / "smoke"
@@ -133,6 +144,7 @@ CNF_TABLES = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(STUDY_TABLES | CNF_TABLES))
 def test_smoke_dag_writes_each_solver_study_and_cnf_table_with_its_columns(smoke_dag, name):
     work, _ = smoke_dag
@@ -141,6 +153,7 @@ def test_smoke_dag_writes_each_solver_study_and_cnf_table_with_its_columns(smoke
     assert (STUDY_TABLES | CNF_TABLES)[name] <= set(table.columns)
 
 
+@pytest.mark.slow
 def test_smoke_dag_fits_every_density_arm_and_both_flows_on_both_data_sets(smoke_dag):
     work, _ = smoke_dag
     tables = work / "results" / "smoke" / "tables"
@@ -156,6 +169,19 @@ def test_smoke_dag_fits_every_density_arm_and_both_flows_on_both_data_sets(smoke
     assert set(trace["estimator"]) == {"exact", "hutchinson", "hutchinson_fresh"}
 
 
+@pytest.mark.slow
+@pytest.mark.slow
+def test_smoke_dag_writes_every_registered_table_and_figure(smoke_dag, base_config):
+    work, _ = smoke_dag
+    plan = Plan(base_config | {"budget": "smoke"})
+    for table in registry.TABLES:
+        for path in plan.table_files(table):
+            assert (work / path).is_file(), path
+    for figure in registry.FIGURES:
+        assert (work / plan.figure(figure)).is_file(), figure
+
+
+@pytest.mark.slow
 def test_smoke_dag_writes_claims_and_the_report(smoke_dag):
     work, _ = smoke_dag
     results = work / "results" / "smoke"
@@ -167,6 +193,7 @@ def test_smoke_dag_writes_claims_and_the_report(smoke_dag):
     assert (results / "report.md").read_text().startswith("# odebench report: budget `smoke`")
 
 
+@pytest.mark.slow
 def test_snakemake_html_report_builds_from_the_smoke_dag(smoke_dag):
     work, _ = smoke_dag
     html = work / "results" / "smoke" / "report.html"
@@ -174,6 +201,10 @@ def test_snakemake_html_report_builds_from_the_smoke_dag(smoke_dag):
     assert result.returncode == 0, result.stderr[-3000:]
     text = html.read_text(errors="replace")
     assert "claims.csv" in text and "fig4_density_matching.png" in text
+    # Every product's caption comes from the registry (workflow/report/product.rst).
+    for product in [*registry.TABLES.values(), *registry.FIGURES.values()]:
+        first_words = " ".join(product.description.split()[:4])
+        assert first_words in text, product.name
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +223,7 @@ def slurm_cluster(tmp_path_factory):
         cluster.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_smoke_dag_runs_through_the_slurm_profile_to_the_same_products(
     repo, smoke_dag, slurm_cluster, tmp_path
@@ -222,11 +254,13 @@ def test_smoke_dag_runs_through_the_slurm_profile_to_the_same_products(
     assert (work / "results" / "smoke" / "report.md").is_file()
 
 
+@pytest.mark.slow
 def test_smoke_dag_finishes_within_three_minutes(smoke_dag):
     _, elapsed = smoke_dag
     assert elapsed < 180
 
 
+@pytest.mark.slow
 def test_nothing_is_left_to_do_after_the_smoke_dag(smoke_dag):
     work, _ = smoke_dag
     result = snakemake(work, "-n", "--config", "budget=smoke")

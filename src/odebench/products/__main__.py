@@ -1,0 +1,7 @@
+"""``python -m odebench.products table|figure NAME ...`` (see :mod:`odebench.products.build`)."""
+
+import sys
+
+from odebench.products.build import main
+
+sys.exit(main())

@@ -1,0 +1,51 @@
+"""Shared by the claims tests: the paper's reference, and synthetic tables to decide claims on.
+
+``write``, ``decide`` and ``spirals`` are factories: each fixture returns a function,
+so that a test can write several tables or decide several claims.
+"""
+
+import pandas as pd
+import pytest
+
+from odebench.products import claims
+from odebench.products.claims import Tables, evaluate
+
+
+@pytest.fixture()
+def reference(repo):
+    return claims.load_reference(repo / "paper" / "reference.yaml")
+
+
+def write_table(directory, name, rows):
+    pd.DataFrame(rows).to_csv(directory / name, index=False)
+
+
+def decide_claim(claim_id, directory, reference):
+    return evaluate(claim_id, Tables(directory), reference)
+
+
+def spiral_rows(rnn, ode, std=0.01, n_seeds=3):
+    """Table 2 rows with the RNN's and the latent ODE's mean RMSE at every n."""
+    return [
+        {"model": model, "n_obs": n, "n_seeds": n_seeds, "rmse_mean": mean, "rmse_std": std}
+        for model, mean in (("rnn", rnn), ("latent_ode", ode))
+        for n in (30, 50, 100)
+    ]
+
+
+@pytest.fixture()
+def write():
+    """``write(directory, name, rows)``: the rows as the csv table ``directory / name``."""
+    return write_table
+
+
+@pytest.fixture()
+def decide():
+    """``decide(claim_id, directory, reference)``: the claim's row of claims.csv."""
+    return decide_claim
+
+
+@pytest.fixture()
+def spirals():
+    """``spirals(rnn, ode, std=0.01, n_seeds=3)``: table2_spirals.csv rows."""
+    return spiral_rows
