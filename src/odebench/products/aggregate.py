@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from odebench.core.artifacts import read_json
+from odebench.core.status import COMPLETED
 from odebench.pipeline import paths
 
 
@@ -39,7 +40,7 @@ def summarise(runs: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> 
     Only completed runs enter the statistics; ``n_failed`` and ``failure`` report
     the others, so a table never hides a run that diverged or ran out of solver steps.
     """
-    completed = runs["status"].eq("completed")
+    completed = runs["status"].eq(COMPLETED)
     rows = []
     for key, group in runs.groupby(list(by), dropna=False, sort=False):
         ok = group[completed[group.index]]

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from odebench.products import registry
+
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
 
@@ -65,7 +67,7 @@ def _band(ax, x, mean, std, color, label, marker="o"):
 
 def fig3a_nfe_vs_error(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     plt, sns = _pyplot()
-    table = t["work_precision"]
+    table = t[registry.WORK_PRECISION.name]
     table = table[table["solver"] == "dopri5"]
     fig, ax = plt.subplots(figsize=(5, 4))
     colors = _palette(table["train_tol"])
@@ -82,9 +84,9 @@ def fig3a_nfe_vs_error(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 def fig3b_time_vs_nfe(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     plt, sns = _pyplot()
-    table = t["work_precision"]
+    table = t[registry.WORK_PRECISION.name]
     table = table[table["solver"] == "dopri5"]
-    fits = t["time_vs_nfe"]
+    fits = t[registry.TIME_VS_NFE.name]
     fits = fits[fits["solver"] == "dopri5"].set_index("train_tol")
     fig, ax = plt.subplots(figsize=(5, 4))
     colors = _palette(table["train_tol"])
@@ -106,7 +108,7 @@ def fig3b_time_vs_nfe(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 def fig3c_nfe_backward_vs_forward(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     plt, sns = _pyplot()
-    table = t["nfe_backward_vs_forward"]
+    table = t[registry.NFE_BACKWARD_VS_FORWARD.name]
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     colors = _palette(table["train_tol"])
     markers = {("dopri5", "full"): "s", ("dopri5", "state"): "^", ("lsoda", "state"): "D"}
@@ -136,7 +138,7 @@ def fig3c_nfe_backward_vs_forward(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 def fig3d_nfe_over_training(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     plt, sns = _pyplot()
-    table = t["nfe_over_training"]
+    table = t[registry.NFE_OVER_TRAINING.name]
     fig, ax = plt.subplots(figsize=(5, 4))
     colors = _palette(table["train_tol"])
     for tol, group in table.groupby("train_tol"):
@@ -151,7 +153,7 @@ def fig3d_nfe_over_training(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 def memory_scaling(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     plt, sns = _pyplot()
-    table = t["memory_scaling"]
+    table = t[registry.MEMORY_SCALING.name]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     labels = {"adjoint": "ODE block, adjoint", "direct": "ODE block, direct backprop",
               "resnet": "ResNet blocks"}  # fmt: skip
@@ -171,7 +173,7 @@ def memory_scaling(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 def work_precision(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     plt, sns = _pyplot()
-    table = t["work_precision"]
+    table = t[registry.WORK_PRECISION.name]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     colors = _palette(table["solver"])
     styles = dict(zip(sorted(table["train_tol"].unique()), ["-", "--", ":", "-."], strict=False))
@@ -194,7 +196,7 @@ def work_precision(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 def fig8_spirals(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     plt, sns = _pyplot()
-    table = t["fig8_trajectories"]
+    table = t[registry.FIG8_TRAJECTORIES.name]
     labels = {"rnn": "RNN", "latent_ode": "Latent ODE"}
     models = [m for m in labels if m in set(table["model"])]
     has_latent = bool((table["kind"] == "latent").any())
@@ -243,7 +245,7 @@ def _density_image(ax, rows: pd.DataFrame, title: str) -> None:
 
 def fig4_density_matching(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     plt, sns = _pyplot()
-    grids, kl = t["fig4_densities"], t["cnf_density_matching"]
+    grids, kl = t[registry.FIG4_DENSITIES.name], t[registry.CNF_DENSITY_MATCHING.name]
     targets = list(dict.fromkeys(grids["target"]))
     arms = (
         grids[grids["model"] != "target"][["model", "capacity"]]
@@ -284,7 +286,7 @@ def fig4_density_matching(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 def fig5_max_likelihood(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     plt, sns = _pyplot()
-    frames = t["fig5_frames"]
+    frames = t[registry.FIG5_FRAMES.name]
     keys = list(dict.fromkeys(zip(frames["dataset"], frames["model"], strict=True)))
     fractions = sorted(frames["fraction"].unique())
     fig, axes = plt.subplots(2 * len(keys), len(fractions), squeeze=False,

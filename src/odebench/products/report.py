@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from odebench.core import artifacts
+from odebench.core.status import COMPLETED
 from odebench.pipeline import paths
 from odebench.products import registry
 from odebench.products.claims import VERDICTS
@@ -199,7 +200,7 @@ def provenance_section(results: Path) -> str:
     families = []
     for family, group in runs.groupby("family", sort=True):
         wall = pd.to_numeric(group["wall_seconds"], errors="coerce").sum()
-        completed = int((group["status"] == "completed").sum())
+        completed = int((group["status"] == COMPLETED).sum())
         length = [f"epochs {_values(group['epochs'])}"] if group["epochs"].notna().any() else []
         if group["iterations"].notna().any():
             length.append(f"iterations {_values(group['iterations'])}")
@@ -208,7 +209,7 @@ def provenance_section(results: Path) -> str:
              f"{wall:.0f}", f"{wall / 60:.1f}"]
         )  # fmt: skip
     total = pd.to_numeric(runs["wall_seconds"], errors="coerce").sum()
-    families.append(["**all**", str(len(runs)), str(int((runs["status"] == "completed").sum())),
+    families.append(["**all**", str(len(runs)), str(int((runs["status"] == COMPLETED).sum())),
                      "", f"{total:.0f}", f"{total / 60:.1f}"])  # fmt: skip
     table = markdown_table(
         ["family", "runs", "completed", "length", "wall s (sum)", "wall min (sum)"], families

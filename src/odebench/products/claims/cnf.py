@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from odebench.products import registry
 from odebench.products.claims.verdicts import (
     INCONCLUSIVE,
     LEVEL,
@@ -25,7 +26,7 @@ from odebench.products.claims.verdicts import (
     welch_difference,
 )
 
-DENSITY = "cnf_density_matching.csv"
+DENSITY = registry.CNF_DENSITY_MATCHING.csv
 KL = ("kl_mean", "kl_std", "n_seeds")
 
 
@@ -86,7 +87,7 @@ def _cnf_width_vs_nf_depth(tables: Tables, reference: Mapping[str, Any]) -> Find
     return Finding(measured, verdict, "; ".join(parts))
 
 
-LIKELIHOOD = "cnf_max_likelihood.csv"
+LIKELIHOOD = registry.CNF_MAX_LIKELIHOOD.csv
 NLL = ("test_nll_mean", "test_nll_std", "n_seeds")
 
 
@@ -108,7 +109,7 @@ def _cnf_two_moons_likelihood(tables: Tables, reference: Mapping[str, Any]) -> F
     return Finding(measured, above_zero(diff), f"NF minus CNF: {diff} nats")
 
 
-TRACE = "trace_estimator.csv"
+TRACE = registry.TRACE_ESTIMATOR.csv
 
 #: Hutchinson "clearly" cheaper: its log-log slope at least this much below the exact trace's.
 SLOPE_GAP = 0.5

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from odebench.products import registry
 from odebench.products.claims.verdicts import (
     INCONCLUSIVE,
     LEVEL,
@@ -37,7 +38,7 @@ from odebench.products.claims.verdicts import (
 
 # -- Table 1 --------------------------------------------------------------------------
 
-TABLE1 = "table1_mnist.csv"
+TABLE1 = registry.TABLE1.csv
 ERROR = ("test_error_pct_mean", "test_error_pct_std", "n_seeds")
 
 #: "Close" test errors: within this fraction of the reference arm's mean error. The
@@ -161,7 +162,7 @@ def _stem_alone_matches_odenet(tables: Tables, reference: Mapping[str, Any]) -> 
 
 # -- Memory ---------------------------------------------------------------------------
 
-MEMORY = "memory_scaling.csv"
+MEMORY = registry.MEMORY_SCALING.csv
 
 #: Activation memory "constant" in depth: grows by at most this factor over the depths.
 CONSTANT_GROWTH = 1.1
@@ -216,7 +217,7 @@ def _memory_scaling(tables: Tables, reference: Mapping[str, Any]) -> Finding:
 
 # -- Figure 3 and the solver studies --------------------------------------------------
 
-WORK_PRECISION = "work_precision.csv"
+WORK_PRECISION = registry.WORK_PRECISION.csv
 
 
 def _dopri5_sweeps(tables: Tables, columns: Iterable[str]) -> dict[float, pd.DataFrame]:
@@ -259,7 +260,7 @@ def _error_falls_with_nfe(tables: Tables, reference: Mapping[str, Any]) -> Findi
     return Finding(measured, verdict, f"log-log slopes of error on NFE; {ranges}")
 
 
-TIME_VS_NFE = "time_vs_nfe.csv"
+TIME_VS_NFE = registry.TIME_VS_NFE.csv
 
 #: Time "proportional" to NFE: least-squares line with at least this R^2 ...
 MIN_R2 = 0.95
@@ -310,7 +311,7 @@ def _time_proportional_to_nfe(tables: Tables, reference: Mapping[str, Any]) -> F
     return Finding(measured, REPRODUCED if holds else NOT_REPRODUCED, evidence)
 
 
-BACKWARD = "nfe_backward_vs_forward.csv"
+BACKWARD = registry.NFE_BACKWARD_VS_FORWARD.csv
 
 #: Backward/forward NFE "about" the paper's ratio: within this absolute distance.
 NFE_RATIO_TOLERANCE = 0.15
@@ -357,7 +358,7 @@ def _backward_nfe_half_forward(tables: Tables, reference: Mapping[str, Any]) -> 
     return Finding(measured, verdict, evidence)
 
 
-OVER_TRAINING = "nfe_over_training.csv"
+OVER_TRAINING = registry.NFE_OVER_TRAINING.csv
 
 #: NFE "rises" during training: last quarter of training at least this factor above the first.
 NFE_RISE = 1.1

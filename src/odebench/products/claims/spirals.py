@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from odebench.products import registry
 from odebench.products.claims.verdicts import (
     LEVEL,
     Finding,
@@ -17,7 +18,7 @@ from odebench.products.claims.verdicts import (
     welch_difference,
 )
 
-TABLE2 = "table2_spirals.csv"
+TABLE2 = registry.TABLE2.csv
 RMSE = ("rmse_mean", "rmse_std", "n_seeds")
 
 

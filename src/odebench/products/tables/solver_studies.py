@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from odebench.core import artifacts
+from odebench.core.status import COMPLETED
 from odebench.pipeline import paths
 
 
@@ -70,13 +71,13 @@ def over_seeds(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -
 def work_precision(probe_dirs: Sequence[Path]) -> pd.DataFrame:
     """Error, time, NFE and test error per test-time solver setting (failed cases kept)."""
     sweep = _read_probe_csv(probe_dirs, paths.SWEEP_CSV)
-    completed = sweep[sweep["status"] == "completed"]
+    completed = sweep[sweep["status"] == COMPLETED]
     table = over_seeds(
         completed,
         ["train_tol", "solver", "kind", "tol_or_steps"],
         ["nfe_forward", "error", "seconds", "test_error_pct"],
     )
-    failed = sweep[sweep["status"] != "completed"]
+    failed = sweep[sweep["status"] != COMPLETED]
     counts = failed.groupby(["train_tol", "solver", "kind", "tol_or_steps"]).size()
     table["n_failed"] = [
         int(counts.get(tuple(row), 0))
@@ -101,7 +102,7 @@ def time_vs_nfe(probe_dirs: Sequence[Path]) -> pd.DataFrame:
     solvers are fitted separately since their cost per evaluation differs.
     """
     sweep = _read_probe_csv(probe_dirs, paths.SWEEP_CSV)
-    sweep = sweep[sweep["status"] == "completed"]
+    sweep = sweep[sweep["status"] == COMPLETED]
     rows = []
     for (train_tol, solver), group in sweep.groupby(["train_tol", "solver"], sort=True):
         x = group["nfe_forward"].to_numpy(float)
