@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from odebench.cnf import densities
+from odebench.cnf import trace as cnf_trace
 from odebench.cnf import train as cnf
 from odebench.cnf.flows import CNF, PlanarFlow, PlanarLayer, build_flow
 from odebench.core import artifacts
@@ -22,6 +23,7 @@ from odebench.core.dynamics import (
 )
 from odebench.pipeline import config as configuration
 from odebench.pipeline import paths
+from odebench.products import figure_data
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -206,6 +208,8 @@ def density_run(resolved: dict, model: str = "cnf", **changes) -> dict:
 def test_density_run_writes_its_directory_with_a_nonnegative_kl(smoke_cnf, tmp_path):
     metrics = cnf.train(density_run(smoke_cnf), tmp_path)
     assert metrics["status"] == "completed" and metrics["iterations_completed"] == 6
+    assert metrics["family"] == "cnf_density" and metrics["arm"] == "ring-cnf4"
+    assert metrics["provenance"]["device"] == "cpu" and metrics["params"] > 0
     assert metrics["kl"] > -3 * metrics["kl_stderr"]
     assert metrics["nfe_forward"] > 0 and metrics["config"]["direction"] == "generative"
     for name in (paths.METRICS_JSON, paths.CONFIG_JSON, paths.HISTORY_CSV, paths.GRID_CSV):
@@ -243,7 +247,9 @@ def test_likelihood_run_orients_the_nf_from_data_to_noise_and_draws_every_frame(
     metrics = cnf.train(run, tmp_path)
     assert metrics["config"]["direction"] == "normalizing" and metrics["capacity"] == 64
     assert math.isfinite(metrics["test_nll"])
-    frames = cnf.collect_frames([tmp_path])
+    frames = figure_data.collect_run_tables(
+        [tmp_path], paths.FRAMES_CSV, ("dataset", "model", "seed")
+    )
     assert sorted(frames["fraction"].unique()) == run["frames"]
     counts = frames.groupby(["fraction", "kind"]).size()
     assert (counts.xs("sample", level="kind") == 10).all()
@@ -253,9 +259,11 @@ def test_likelihood_run_orients_the_nf_from_data_to_noise_and_draws_every_frame(
 def test_trace_study_measures_every_estimator_and_the_exact_trace_has_no_variance(
     smoke_cnf, tmp_path
 ):
-    spec = configuration.cnf_trace_spec(smoke_cnf) | {"dims": [2, 3], "batch_size": 16,
-                                                      "max_num_steps": 2000}  # fmt: skip
-    cnf.trace(spec, seed=0, out_dir=tmp_path)
+    spec = configuration.cnf_trace_run(smoke_cnf, seed=0) | {"dims": [2, 3], "batch_size": 16,
+                                                             "max_num_steps": 2000}  # fmt: skip
+    metrics = cnf_trace.trace(spec, tmp_path)
+    assert metrics["status"] == "completed" and metrics["rows"] == 6
+    assert metrics["family"] == "cnf_trace" and metrics["arm"] == "study" and metrics["seed"] == 0
     rows = pd.read_csv(tmp_path / paths.TRACE_CSV).set_index(["dim", "estimator"])
     assert set(rows.index) == {(d, e) for d in (2, 3) for e in spec["estimators"]}
     assert (rows["status"] == "completed").all()
@@ -263,6 +271,26 @@ def test_trace_study_measures_every_estimator_and_the_exact_trace_has_no_varianc
         assert rows.loc[(dim, "exact"), "variance"] == 0.0
         assert rows.loc[(dim, "hutchinson"), "variance"] > 0.0
         assert rows.loc[(dim, "hutchinson_fresh"), "nfe"] > rows.loc[(dim, "hutchinson"), "nfe"]
+
+
+def test_trace_entry_point_takes_one_run_config_and_stores_it_unchanged(smoke_cnf, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    run = configuration.cnf_trace_run(smoke_cnf, seed=1) | {
+        "dims": [2], "estimators": ["exact", "hutchinson"], "batch_size": 8, "max_num_steps": 2000,
+    }  # fmt: skip
+    command = [sys.executable, "-m", "odebench.cnf", "trace", "--run-config", json.dumps(run),
+               "--out", str(tmp_path), "--threads", "1"]  # fmt: skip
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert artifacts.read_json(tmp_path / paths.CONFIG_JSON) == run
+    metrics = artifacts.read_json(tmp_path / paths.METRICS_JSON)
+    assert metrics["seed"] == 1 and metrics["config"] == run and metrics["rows"] == 2
+    assert metrics["provenance"]["device"] == "cpu"  # the study stays on the CPU
 
 
 def test_a_run_killed_with_sigkill_resumes_to_the_metrics_of_an_uninterrupted_run(

@@ -1,5 +1,9 @@
+import csv
+import json
+
 import pytest
 
+from odebench.mnist import memory_scaling as scaling
 from odebench.mnist.memory_scaling import METHODS, measure, memory_scaling
 
 
@@ -42,3 +46,14 @@ def test_each_case_runs_in_a_fresh_process_with_its_own_peak_rss():
 def test_unknown_method_names_the_known_ones():
     with pytest.raises(ValueError, match="known: adjoint, direct, resnet"):
         measure("checkpointed", 1, batch_size=1)
+
+
+def test_entry_point_takes_the_run_config_and_writes_one_row_per_case(tmp_path):
+    run = {"family": "memory_scaling", "budget": "smoke", "batch_size": 2, "depths": [1],
+           "max_num_steps": 500}  # fmt: skip
+    out = tmp_path / "memory_scaling.csv"
+    assert scaling.main(["--run-config", json.dumps(run), "--out", str(out)]) == 0
+    with open(out) as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["method"], r["depth"]) for r in rows] == [(m, "1") for m in METHODS]
+    assert list(rows[0]) == list(scaling.FIELDS)

@@ -1,4 +1,5 @@
 import copy
+import json
 
 import pandas as pd
 import pytest
@@ -41,14 +42,22 @@ def test_sweep_cases_list_adaptive_tolerances_then_fixed_step_counts(probe_spec)
     ]  # fmt: skip
 
 
+def probe_run(train_dir, spec=PROBE_SPEC, **changes) -> dict:
+    """A probe's run config as the pipeline sends it: settings plus the run it probes."""
+    return copy.deepcopy(spec) | {
+        "family": "probe", "budget": "smoke", "arm": "odenet-tol0.1", "seed": 0,
+        "train_dir": str(train_dir), "device": "cpu",
+    } | changes  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def probed(trained_odenet, tmp_path_factory):
     out = tmp_path_factory.mktemp("probe")
-    metrics = probing.probe(trained_odenet, out, copy.deepcopy(PROBE_SPEC))
+    metrics = probing.probe(probe_run(trained_odenet), out)
     return out, metrics
 
 
-def test_probe_writes_one_sweep_row_per_case_with_counted_nfe(probed, probe_spec):
+def test_probe_writes_one_sweep_row_per_case_with_counted_nfe(probed, probe_spec, trained_odenet):
     out, metrics = probed
     sweep = pd.read_csv(out / paths.SWEEP_CSV)
     assert len(sweep) == len(list(probing.sweep_cases(probe_spec)))
@@ -58,6 +67,9 @@ def test_probe_writes_one_sweep_row_per_case_with_counted_nfe(probed, probe_spec
     assert sweep["error"].between(0, 10).all()
     assert sweep["test_error_pct"].between(0, 100).all()
     assert metrics["train_tol"] == 0.1 and metrics["seed"] == 0
+    assert metrics["family"] == "probe" and metrics["arm"] == "odenet-tol0.1"
+    assert metrics["status"] == "completed" and metrics["spec"] == PROBE_SPEC
+    assert json.loads((out / paths.CONFIG_JSON).read_text()) == probe_run(trained_odenet)
 
 
 def test_probe_error_falls_as_the_test_time_tolerance_tightens(probed):
@@ -87,5 +99,14 @@ def test_probe_without_weights_says_how_to_get_them(trained_odenet, tmp_path, pr
     run.mkdir()
     (run / paths.CONFIG_JSON).write_text((trained_odenet / paths.CONFIG_JSON).read_text())
     with pytest.raises(FileNotFoundError, match="forcerun train_mnist"):
-        probing.probe(run, tmp_path / "out", probe_spec)
+        probing.probe(probe_run(run, probe_spec), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_probe_of_another_seed_than_the_trained_run_fails_before_writing(trained_odenet, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="seed 1 does not match the seed 0"):
+        probing.probe(probe_run(trained_odenet, seed=1), out)
+    assert probing.main(["--run-config", json.dumps(probe_run(trained_odenet, seed=1)),
+                         "--out", str(out)]) == 1  # fmt: skip
+    assert not out.exists()

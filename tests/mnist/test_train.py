@@ -56,23 +56,78 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_result(
     tiny_run["tol"] = None
     reference = mnist.train(tiny_run, tmp_path / "reference")
 
-    original = Trainer.train_epoch
+    original = Trainer.start_epoch
 
     def crash_in_epoch_two(self, epoch):
         if epoch == 2:
             raise KeyboardInterrupt("killed")
         return original(self, epoch)
 
-    monkeypatch.setattr(Trainer, "train_epoch", crash_in_epoch_two)
+    monkeypatch.setattr(Trainer, "start_epoch", crash_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
         mnist.train(tiny_run, tmp_path / "resumed")
     assert (tmp_path / "resumed" / paths.CHECKPOINT).is_file()
     assert not (tmp_path / "resumed" / paths.METRICS_JSON).exists()
 
-    monkeypatch.setattr(Trainer, "train_epoch", original)
+    monkeypatch.setattr(Trainer, "start_epoch", original)
     resumed = mnist.train(tiny_run, tmp_path / "resumed")
     assert resumed["test_error_pct"] == reference["test_error_pct"]
     assert len(read_csv(tmp_path / "resumed" / paths.STEPS_CSV)) == 6
+
+
+def without_timing(rows, timing=("seconds", "epoch_seconds", "examples_per_s")):
+    return [{k: v for k, v in row.items() if k not in timing} for row in rows]
+
+
+def test_a_run_killed_mid_epoch_resumes_from_its_last_iteration_checkpoint_to_the_same_metrics(
+    tiny_run, tmp_path, monkeypatch, caplog
+):
+    tiny_run["checkpoint_every"] = 2  # training steps: 2 epochs of 3 steps
+    reference = mnist.train(tiny_run, tmp_path / "reference")
+    run_dir = tmp_path / "killed"
+    original = Trainer.train_step
+    calls = []
+
+    def killed_in_step_five(self, batch, meter=None):
+        calls.append(1)
+        if len(calls) == 5:  # epoch 2, step 2: one step after the checkpoint of iteration 4
+            raise KeyboardInterrupt("killed")
+        return original(self, batch, meter)
+
+    monkeypatch.setattr(Trainer, "train_step", killed_in_step_five)
+    with pytest.raises(KeyboardInterrupt):
+        mnist.train(tiny_run, run_dir)
+    state = torch.load(run_dir / paths.CHECKPOINT, weights_only=True)
+    assert len(state["history"]) == 4 and len(state["epochs"]) == 1  # mid-epoch, not an epoch
+    assert not (run_dir / paths.METRICS_JSON).exists()
+
+    monkeypatch.setattr(Trainer, "train_step", original)
+    with caplog.at_level("INFO", logger="odebench"):
+        resumed = mnist.train(tiny_run, run_dir)
+    assert "after iteration 4" in caplog.text
+    for key in ("status", "test_error_pct", "best_val_error_pct", "best_epoch",
+                "nfe_forward_history", "nfe_backward_history", "activation_bytes_history",
+                "test_nfe_forward", "epochs_completed"):  # fmt: skip
+        assert resumed[key] == reference[key], key
+    for name in (paths.STEPS_CSV, paths.HISTORY_CSV):
+        assert without_timing(read_csv(run_dir / name)) == without_timing(
+            read_csv(tmp_path / "reference" / name)
+        ), name
+
+
+def test_a_corrupt_checkpoint_is_moved_aside_and_the_run_finishes(tiny_run, tmp_path, caplog):
+    reference = mnist.train(tiny_run, tmp_path / "reference")
+    good = (tmp_path / "reference" / paths.CHECKPOINT).read_bytes()
+    run_dir = tmp_path / "corrupt"
+    run_dir.mkdir()
+    (run_dir / paths.CHECKPOINT).write_bytes(good[: len(good) // 3])  # as a full disk leaves it
+    with caplog.at_level("WARNING"):
+        metrics = mnist.train(tiny_run, run_dir)
+    assert metrics["status"] == "completed"
+    assert metrics["test_error_pct"] == reference["test_error_pct"]
+    moved = list(run_dir.glob(f"{paths.CHECKPOINT}.unreadable-*"))
+    assert len(moved) == 1 and moved[0].read_bytes() == good[: len(good) // 3]
+    assert f"unreadable checkpoint {run_dir / paths.CHECKPOINT}" in caplog.text
 
 
 def test_a_checkpoint_of_another_layout_is_ignored_not_a_crash(tiny_run, tmp_path, caplog):
@@ -81,11 +136,12 @@ def test_a_checkpoint_of_another_layout_is_ignored_not_a_crash(tiny_run, tmp_pat
     trainer = Trainer(tiny_run, run_dir, torch.device("cpu"))
     trainer.save_checkpoint()
     state = torch.load(run_dir / paths.CHECKPOINT, weights_only=True)
-    del state["format"], state["steps"]  # as written before per-step records existed
+    del state["layout"], state["epochs"]  # as written before the families shared one layout
+    state["format"] = 2
     torch.save(state, run_dir / paths.CHECKPOINT)
-    with caplog.at_level("WARNING", logger="odebench.mnist"):
+    with caplog.at_level("WARNING", logger="odebench"):
         metrics = mnist.train(tiny_run, run_dir)
-    assert "checkpoint format None" in caplog.text
+    assert "checkpoint layout None" in caplog.text
     assert metrics["test_error_pct"] == reference["test_error_pct"]
 
 

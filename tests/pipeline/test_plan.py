@@ -41,7 +41,8 @@ def test_rules_request_a_gpu_only_for_cuda(base_config, device, gpus):
 def test_planning_imports_neither_torch_nor_matplotlib():
     code = (
         "import sys, odebench.pipeline.plan, odebench.products.registry, "
-        "odebench.products.build, odebench.products.report, odebench.products.figures; "
+        "odebench.products.build, odebench.products.report, odebench.products.figures, "
+        "odebench.products.manuscript, odebench.products.claims; "
         "print(sorted(m for m in ('torch', 'matplotlib', 'seaborn') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,9 +1,12 @@
+import json
+
 import numpy as np
 import pytest
 import torch
 from torchdiffeq import odeint
 
 from odebench.pipeline import paths
+from odebench.spirals import data as spirals_data
 from odebench.spirals import train as sequences
 from odebench.spirals.data import (
     irregular_indices,
@@ -50,6 +53,24 @@ def test_the_generator_is_deterministic_in_its_seed(tmp_path):
     assert np.array_equal(a["observed"], b["observed"])
     assert a["spec"] == {"n_spirals": 10, "seed": 1}
     assert not np.array_equal(b["observed"], make_spirals(n_spirals=10, seed=2)["observed"])
+
+
+def test_data_entry_point_takes_a_run_config_and_generates_from_its_settings_only(tmp_path):
+    settings = {"n_spirals": 10, "seed": 3, "noise_std": 0.2}
+    run = settings | {"family": "spirals_data", "budget": "smoke"}
+    out = tmp_path / "spirals.npz"
+    assert spirals_data.main(["--run-config", json.dumps(run), "--out", str(out)]) == 0
+    data = load_spirals(out)
+    assert data["spec"] == settings  # the budget's name is not part of the data
+    assert np.array_equal(data["observed"], make_spirals(**settings)["observed"])
+
+
+def test_data_entry_point_reports_bad_settings_in_one_line(tmp_path, capsys):
+    run = {"n_spirals": 3, "family": "spirals_data", "budget": "smoke"}
+    out = tmp_path / "spirals.npz"
+    assert spirals_data.main(["--run-config", json.dumps(run), "--out", str(out)]) == 1
+    assert "n_spirals must be even" in capsys.readouterr().err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("n_obs", [1, 30, 100])
@@ -124,6 +145,8 @@ def tiny_run(data, model, **extra):
 def test_a_run_writes_metrics_history_and_figure_rows(spirals_file, tmp_path, model):
     metrics = sequences.train(tiny_run(spirals_file, model), tmp_path)
     assert metrics["status"] == "completed" and metrics["rmse"] > 0
+    assert metrics["family"] == "spirals" and metrics["arm"] == f"{model}-n10"
+    assert metrics["provenance"]["device"] == "cpu" and metrics["seed"] == 0
     assert metrics["n_train"] == 16 and metrics["n_test"] == 4
     history = (tmp_path / paths.HISTORY_CSV).read_text().splitlines()
     assert len(history) == 1 + 4

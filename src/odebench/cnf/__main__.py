@@ -1,7 +1,9 @@
-"""``python -m odebench.cnf train|trace|collect`` (see :mod:`odebench.cnf.train`)."""
+"""``python -m odebench.cnf train|trace``: train one flow (:mod:`odebench.cnf.train`), run
+the trace-estimator study (:mod:`odebench.cnf.trace`)."""
 
 import sys
 
-from odebench.cnf.train import main
+from odebench.cnf import trace, train
+from odebench.core.cli import dispatch
 
-sys.exit(main())
+sys.exit(dispatch("python -m odebench.cnf", {"train": train.main, "trace": trace.main}))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import pandas as pd
 import torch
 
 
@@ -86,6 +87,13 @@ def grid(lim: float, points: int) -> tuple[torch.Tensor, float]:
     axis = -lim + step * (torch.arange(points, dtype=torch.float64) + 0.5)
     yy, xx = torch.meshgrid(axis, axis, indexing="ij")
     return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1), step * step
+
+
+def density_on_grid(name: str, lim: float, points: int) -> pd.DataFrame:
+    """The normalised target density exp(-U) / Z at the cell centres of the figures' grid."""
+    cells, _ = grid(lim, points)
+    density = torch.exp(-energy(name)(cells) - log_partition(name))
+    return pd.DataFrame({"x": cells[:, 0], "y": cells[:, 1], "density": density})
 
 
 def log_partition(name: str, lim: float = 8.0, points: int = 2000) -> float:

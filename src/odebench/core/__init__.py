@@ -1,12 +1,17 @@
 """Numerics and measurement shared by every experiment family.
 
-Solving (:mod:`~odebench.core.solving`), dynamics building blocks
-(:mod:`~odebench.core.dynamics`), measuring (:mod:`~odebench.core.measuring`), atomic
-files (:mod:`~odebench.core.artifacts`), checkpoints (:mod:`~odebench.core.checkpoint`)
-and the resumable training loop (:mod:`~odebench.core.training`).
+- :mod:`~odebench.core.solving`: the ODE block, ``integrate``, gradient modes, NFE
+  counting, solver settings; :mod:`~odebench.core.dynamics`: dynamics building blocks.
+- :mod:`~odebench.core.measuring`: saved-tensor meter, RSS, parameters, provenance
+  (:mod:`~odebench.core.provenance`: its torch-free part).
+- :mod:`~odebench.core.run`: the run envelope (open a run, close it with metrics);
+  :mod:`~odebench.core.status`: the status codes it ends with;
+  :mod:`~odebench.core.training`: the resumable training loop;
+  :mod:`~odebench.core.checkpoint`: its one checkpoint format.
+- :mod:`~odebench.core.artifacts`: atomic files; :mod:`~odebench.core.cli`: subcommands.
 
 May import: torch, torchdiffeq, numpy, and :mod:`odebench.pipeline.paths` (the one
 module that knows every file name). Never a family, the products or the pipeline's
-plan. :mod:`~odebench.core.artifacts` is free of torch, so the products and the
-pipeline use it too.
+plan. ``artifacts``, ``status``, ``provenance`` and ``cli`` are free of torch, so the
+products and the pipeline use them too.
 """

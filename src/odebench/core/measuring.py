@@ -4,27 +4,24 @@ Activation memory is the peak number of bytes held by tensors that autograd save
 for backward, tracked exactly with ``torch.autograd.graph.saved_tensors_hooks``.
 It does not depend on the device or the allocator, so the O(1) memory of the
 adjoint versus the O(NFE) memory of direct backpropagation shows on a CPU.
+
+May import torch, torchdiffeq, numpy and :mod:`odebench.pipeline.paths` only.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import weakref
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
-#: Distributions whose versions every run records.
-PROVENANCE_PACKAGES = ("torch", "torchdiffeq", "scipy", "numpy", "pandas", "snakemake", "odebench")
+from odebench.core.provenance import config_hash, git_commit, package_versions
 
 
 class _Saved:
@@ -126,45 +123,6 @@ def cuda_peak_bytes(device: torch.device) -> int | None:
     if device.type != "cuda":
         return None
     return int(torch.cuda.max_memory_allocated(device))
-
-
-def config_hash(cfg: Mapping[str, Any]) -> str:
-    """Short, stable hash of a resolved config (key order does not matter)."""
-    blob = json.dumps(cfg, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def git_commit(repo: Path | None = None) -> str:
-    """The current commit, with ``-dirty`` when tracked code has uncommitted changes.
-
-    ``results/`` is left out: a pipeline that writes its outputs into the tree
-    (and commits the reference run) would otherwise always look dirty.
-    """
-    cwd = repo or Path.cwd()
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("-dirty" if dirty else "")
-
-
-def package_versions(names: tuple[str, ...] = PROVENANCE_PACKAGES) -> dict[str, str]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
 
 
 def provenance(cfg: Mapping[str, Any], device: torch.device, seed: int) -> dict[str, Any]:

@@ -14,10 +14,13 @@ Depth means:
 Each case runs in a fresh process, so that its peak RSS is its own (the kernel's
 peak RSS never goes down within a process).
 
-Entry point::
+The study trains nothing and writes one table, not a run directory; its run
+config is the budget's ``solver_studies.memory`` settings plus ``family`` and
+``budget``. Entry point::
 
     python -m odebench.mnist.memory_scaling --out CSV \\
-        --spec '{"batch_size": 32, "depths": [1, 2, 4]}'
+        --run-config '{"family": "memory_scaling", "budget": "smoke",
+                       "batch_size": 32, "depths": [1, 2, 4]}'
 """
 
 from __future__ import annotations
@@ -122,12 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m odebench.mnist.memory_scaling", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--spec", required=True, help='JSON: {"batch_size": B, "depths": [...]}')
+    parser.add_argument(
+        "--run-config", required=True, help='JSON: {"batch_size": B, "depths": [...], ...}'
+    )
     parser.add_argument("--out", type=Path, required=True, help="the csv to write")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    spec = json.loads(args.spec)
-    rows = memory_scaling(spec)
+    rows = memory_scaling(json.loads(args.run_config))
     artifacts.write_records(args.out, FIELDS, rows)
     return 0
 

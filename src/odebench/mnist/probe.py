@@ -15,9 +15,17 @@ A probe loads the weights of one finished MNIST run (``model.pt`` beside its
   time, for dopri5 and for scipy's LSODA (the paper's solver family, see
   :data:`BACKWARD_ARMS`) — the per-solver side of Fig. 3c.
 
+A probe's run config is the budget's ``solver_studies.probe`` settings plus which
+trained run it probes (``train_dir``, ``arm``, ``seed``) and the ``family``,
+``budget`` and ``device`` every run config carries (:data:`RUN_KEYS`). Its
+directory holds config.json, the three tables and metrics.json
+(:class:`~odebench.core.run.RunEnvelope`). The probe runs on the CPU, whatever the
+``device``: scipy's LSODA (the backward-NFE arm) solves on NumPy arrays, and the
+sweep's timings are only compared with each other.
+
 Entry point (the Snakemake rule calls it)::
 
-    python -m odebench.mnist.probe --train-dir RUN_DIR --out DIR --spec '{...}' [--threads N]
+    python -m odebench.mnist.probe --run-config '{...}' --out DIR [--threads N]
 """
 
 from __future__ import annotations
@@ -37,7 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from odebench.core import artifacts
-from odebench.core.measuring import provenance
+from odebench.core.measuring import count_parameters
+from odebench.core.run import RunEnvelope
 from odebench.core.solving import (
     ODEBlock,
     StepBudgetExceeded,
@@ -46,11 +55,17 @@ from odebench.core.solving import (
     solver_options,
     solver_setting,
 )
+from odebench.core.status import COMPLETED, STEP_BUDGET_EXHAUSTED, Outcome
 from odebench.mnist.data import DataError, load_mnist
 from odebench.mnist.models import build_model
 from odebench.pipeline import paths
 
 log = logging.getLogger(__name__)
+
+#: ``family`` of every probe's metrics.json.
+FAMILY = "probe"
+#: Keys of a probe's run config that say which run it is; the others are its settings.
+RUN_KEYS = ("family", "budget", "arm", "seed", "train_dir", "device")
 
 SWEEP_FIELDS = (
     "solver", "kind", "tol_or_steps", "status", "nfe_forward", "error", "seconds", "test_error_pct",
@@ -173,14 +188,12 @@ class Probe:
             try:
                 z = self.solve(h, solver, value)
             except StepBudgetExceeded:
-                rows.append(
-                    row | {"status": "step_budget_exhausted", "nfe_forward": self.block.nfe}
-                )
+                rows.append(row | {"status": STEP_BUDGET_EXHAUSTED, "nfe_forward": self.block.nfe})
                 continue
             seconds = time.perf_counter() - started
             wrong = int((self.head(z).argmax(1) != y).sum())
             rows.append(row | {
-                "status": "completed",
+                "status": COMPLETED,
                 "nfe_forward": self.block.nfe,
                 "error": relative_error(z, z_ref),
                 "seconds": seconds,
@@ -247,59 +260,56 @@ class Probe:
         return rows
 
 
-def probe(train_dir: Path, out_dir: Path, spec: Mapping[str, Any], threads: int = 1) -> dict:
-    """Run every measurement on the trained ODE-Net in ``train_dir``; write ``out_dir``."""
-    started = time.perf_counter()
-    torch.set_num_threads(threads)
-    train_dir, out_dir = Path(train_dir), Path(out_dir)
-    model, run = load_trained(train_dir)
-    torch.manual_seed(int(run["seed"]))
-    data = load_mnist(Path(run["data"]))
+def probe(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, Any]:
+    """Run every measurement on the trained ODE-Net of ``run["train_dir"]``; write ``out_dir``.
+
+    The trained run and the data are loaded, and ``run`` checked against them,
+    before anything is written.
+    """
+    train_dir = Path(run["train_dir"])
+    model, trained = load_trained(train_dir)
+    if run["seed"] != trained["seed"]:
+        raise ValueError(f"seed {run['seed']} does not match the seed {trained['seed']} of "
+                         f"the trained run {train_dir}")  # fmt: skip
+    data = load_mnist(Path(trained["data"]))
+    spec = {k: v for k, v in run.items() if k not in RUN_KEYS}
+    arm = run.get("arm", train_dir.parent.name)
+    envelope = RunEnvelope.open(run, out_dir, family=FAMILY, arm=arm, threads=threads,
+                                device="cpu")  # fmt: skip
+    torch.manual_seed(int(trained["seed"]))
     n = int(spec["images"])
     x_test, y_test = data["x_test"][:n], data["y_test"][:n]
     m = int(spec["reversibility_images"])
     k = int(spec["backward_images"])
     probe_ = Probe(model, spec)
-    log.info("probing %s (trained at tol %g) on %d test images", train_dir, run["tol"], n)
+    log.info("probing %s (trained at tol %g) on %d test images", train_dir, trained["tol"], n)
     sweep = probe_.sweep(x_test, y_test)
     reversibility = probe_.reversibility(x_test[:m], y_test[:m])
-    backward = probe_.backward_nfe(data["x_train"][:k], data["y_train"][:k], float(run["tol"]))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    artifacts.write_records(out_dir / paths.SWEEP_CSV, SWEEP_FIELDS, sweep)
-    artifacts.write_records(out_dir / paths.REVERSIBILITY_CSV, REVERSIBILITY_FIELDS, reversibility)
-    artifacts.write_records(out_dir / paths.BACKWARD_NFE_CSV, BACKWARD_FIELDS, backward)
-    metrics = {
-        "family": "probe",
-        "arm": train_dir.parent.name,
-        "seed": run["seed"],
-        "train_tol": run["tol"],
-        "status": "completed",
-        "n_images": n,
-        "wall_seconds": time.perf_counter() - started,
-        "spec": dict(spec),
-        "train_run": str(train_dir),
-        "provenance": provenance(dict(spec), torch.device("cpu"), run["seed"])
-        | {"threads": threads},
-    }
-    artifacts.write_json(out_dir / paths.METRICS_JSON, metrics)
-    log.info("probe done in %.0f s", metrics["wall_seconds"])
-    return metrics
+    backward = probe_.backward_nfe(data["x_train"][:k], data["y_train"][:k], float(trained["tol"]))
+    artifacts.write_records(envelope.out_dir / paths.SWEEP_CSV, SWEEP_FIELDS, sweep)
+    artifacts.write_records(envelope.out_dir / paths.REVERSIBILITY_CSV, REVERSIBILITY_FIELDS,
+                            reversibility)  # fmt: skip
+    artifacts.write_records(envelope.out_dir / paths.BACKWARD_NFE_CSV, BACKWARD_FIELDS, backward)
+    results = {"train_tol": trained["tol"], "n_images": n, "spec": spec,
+               "train_run": str(train_dir)}  # fmt: skip
+    return envelope.close(Outcome(COMPLETED), results, params=count_parameters(model))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m odebench.mnist.probe", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--train-dir", type=Path, required=True, help="a finished ODE-Net run")
+    parser.add_argument(
+        "--run-config", required=True, help="the probe's settings and the run it probes, JSON"
+    )
     parser.add_argument("--out", type=Path, required=True, help="directory for the probe's files")
-    parser.add_argument("--spec", required=True, help="the budget's solver_studies.probe, JSON")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        probe(args.train_dir, args.out, json.loads(args.spec), args.threads)
-    except (FileNotFoundError, ValueError, DataError) as err:
-        print(f"odebench.probing: error: {err}", file=sys.stderr)
+        probe(json.loads(args.run_config), args.out, args.threads)
+    except (FileNotFoundError, ValueError, KeyError, DataError) as err:
+        print(f"odebench.mnist.probe: error: {err}", file=sys.stderr)
         return 1
     return 0
 

@@ -2,9 +2,11 @@
 
 One run trains one arm with one seed and writes, into its run directory,
 ``config.json`` (the resolved run config), ``history.csv`` (one row per epoch),
-``metrics.json`` (results, measurements and provenance), ``model.pt`` (the
-weights of the best validation epoch) and, while it runs, ``checkpoint.pt``,
-from which an interrupted run resumes where it stopped.
+``steps.csv`` (one row per training step), ``metrics.json`` (results,
+measurements and provenance: :class:`~odebench.core.run.RunEnvelope`), ``model.pt``
+(the weights of the best validation epoch) and, while it runs, ``checkpoint.pt``,
+written every ``checkpoint_every`` training steps, from which an interrupted run
+resumes where it stopped, mid-epoch too, to the result it would have reached.
 
 Protocol: SGD with momentum, lr scaled by batch/128 and multiplied by
 ``lr_decay`` at fixed fractions of all training steps; random crops (pad 4) made
@@ -20,13 +22,11 @@ Entry point (the Snakemake rule calls the first form)::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import logging
 import math
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,15 +37,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from odebench.core import artifacts, checkpoint
-from odebench.core.measuring import (
-    SavedTensorMeter,
-    config_hash,
-    count_parameters,
-    cuda_peak_bytes,
-    peak_rss_bytes,
-    provenance,
-)
-from odebench.core.solving import StepBudgetExceeded, reset_nfe, total_nfe
+from odebench.core.measuring import SavedTensorMeter, count_parameters
+from odebench.core.run import RunConfigError, RunEnvelope
+from odebench.core.solving import reset_nfe, total_nfe
+from odebench.core.training import IterativeTrainer, evaluate_completed
 from odebench.mnist.arms import CROP_PADDING, ODE_MODELS
 from odebench.mnist.data import DataError, load_mnist
 from odebench.mnist.models import build_model
@@ -54,18 +49,8 @@ from odebench.pipeline import paths
 
 log = logging.getLogger(__name__)
 
-
-#: Layout version of checkpoint.pt; a checkpoint of another layout is not resumed from.
-CHECKPOINT_FORMAT = 2
-
-
-class RunStopped(Exception):
-    """Training cannot go on (diverged, step budget exhausted); ``status`` says why."""
-
-    def __init__(self, status: str, detail: str):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
+#: ``family`` of every MNIST run's metrics.json.
+FAMILY = "mnist"
 
 
 @dataclass
@@ -88,14 +73,6 @@ class EpochRecord:
 
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise configuration.ConfigError("invalid config: device: cuda requested but not available")
-    return torch.device(name)
 
 
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
@@ -130,224 +107,166 @@ def lr_milestones(run: Mapping[str, Any], steps_per_epoch: int) -> list[int]:
     return sorted({max(1, round(f * total)) for f in run["lr_milestones"]})
 
 
-class Trainer:
-    """Trains one MNIST run; resumable from its checkpoint."""
+class Trainer(IterativeTrainer):
+    """Trains one MNIST run in epochs of shuffled, randomly cropped minibatches; resumable.
 
-    def __init__(self, run: Mapping[str, Any], out_dir: Path, device: torch.device):
-        self.run = dict(run)
-        self.out_dir = Path(out_dir)
-        self.device = device
-        self.hash = config_hash(self.run)
-        data = load_mnist(Path(run["data"]), device)
+    The loop is :class:`~odebench.core.training.IterativeTrainer`'s, one iteration per
+    minibatch; this class adds the epochs around it: a shuffle and crop generator per
+    epoch (seeded by run seed and epoch, its state checkpointed so that a run resumed
+    mid-epoch draws the batches and crops it would have drawn), a validation pass and
+    a history.csv row at the end of every epoch, and the best validation epoch's
+    weights. Its ``history`` is one row per step (steps.csv); ``epochs`` the per-epoch
+    rows (history.csv).
+    """
+
+    def __init__(self, run: Mapping[str, Any], out_dir: Path, device: torch.device | None = None):
+        super().__init__(run, out_dir, log, device)
+        data = load_mnist(Path(run["data"]), self.device)
         n_train, n_eval = run["train_subset"], run["eval_subset"]
         self.x_train, self.y_train = data["x_train"][:n_train], data["y_train"][:n_train]
         self.x_val, self.y_val = data["x_val"][:n_eval], data["y_val"][:n_eval]
         self.x_test, self.y_test = data["x_test"][:n_eval], data["y_test"][:n_eval]
 
         torch.manual_seed(run["seed"])
-        self.model = build_model(run["model"], run).to(device)
+        self.model = build_model(run["model"], run).to(self.device)
         batch = run["batch_size"]
-        self.steps_per_epoch = math.ceil(len(self.x_train) / batch)
+        self.epoch_length = math.ceil(len(self.x_train) / batch)
         self.optimizer = torch.optim.SGD(
             self.model.parameters(), lr=run["lr"] * batch / 128, momentum=run["momentum"]
         )
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, lr_milestones(run, self.steps_per_epoch), gamma=run["lr_decay"]
+            self.optimizer, lr_milestones(run, self.epoch_length), gamma=run["lr_decay"]
         )
         self.crop_padding = int(run.get("crop_padding", CROP_PADDING))
-        self.history: list[EpochRecord] = []
-        # Per training step: epoch, step, loss, nfe_forward, nfe_backward, seconds.
-        self.steps: list[list[float]] = []
+        self.epochs: list[EpochRecord] = []
         self.best = {"val_error_pct": math.inf, "epoch": 0, "state": None}
+        # The epoch under way: its shuffle, and the generator that drew it and draws its crops.
+        self.generator: torch.Generator | None = None
+        self.order: torch.Tensor | None = None
+        self._logits: torch.Tensor | None = None
 
-    # -- checkpointing --------------------------------------------------------------
+    def total_iterations(self) -> int:
+        return self.run["epochs"] * self.epoch_length
 
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.out_dir / paths.CHECKPOINT
+    # -- one epoch of minibatches ------------------------------------------------------
 
-    def save_checkpoint(self) -> None:
-        checkpoint.save_torch(
-            self.checkpoint_path,
-            {
-                "format": CHECKPOINT_FORMAT,
-                "config_hash": self.hash,
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "history": [asdict(r) for r in self.history],
-                "steps": self.steps,
-                "best": self.best,
-            },
-        )
+    def start_epoch(self, epoch: int) -> None:
+        self.generator = torch.Generator().manual_seed(self.run["seed"] * 1_000_003 + epoch)
+        self.order = torch.randperm(len(self.x_train), generator=self.generator).to(self.device)
 
-    def try_resume(self) -> bool:
-        if not self.checkpoint_path.is_file():
-            return False
-        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
-        if state.get("config_hash") != self.hash:
-            log.warning("ignoring %s: it belongs to another config", self.checkpoint_path)
-            return False
-        if state.get("format") != CHECKPOINT_FORMAT:
-            log.warning(
-                "ignoring %s: checkpoint format %s, this code writes %d; training from scratch",
-                self.checkpoint_path, state.get("format"), CHECKPOINT_FORMAT,
-            )  # fmt: skip
-            return False
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.history = [EpochRecord(**r) for r in state["history"]]
-        self.steps = state["steps"]
-        self.best = state["best"]
-        log.info("resumed from %s after epoch %d", self.checkpoint_path, len(self.history))
-        return True
+    def batch(self, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
+        _, step = self.epoch_of(iteration)
+        size = self.run["batch_size"]
+        idx = self.order[(step - 1) * size : step * size]
+        return random_crop(self.x_train[idx], self.crop_padding, self.generator), self.y_train[idx]
 
-    # -- training -------------------------------------------------------------------
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        logits = self.model(x)
+        self._logits = logits.detach()
+        return F.cross_entropy(logits, y)
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor, meter: SavedTensorMeter | None):
-        """One SGD step; returns (loss, wrong, nfe_forward, nfe_backward)."""
-        reset_nfe(self.model)
-        with meter if meter is not None else contextlib.nullcontext():
-            logits = self.model(x)
-            loss = F.cross_entropy(logits, y)
-            nfe_forward = total_nfe(self.model)
-            if not torch.isfinite(loss):
-                raise RunStopped("diverged", f"non-finite training loss {loss.item()}")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-        nfe_backward = total_nfe(self.model) - nfe_forward
-        self.optimizer.step()
-        self.scheduler.step()
-        wrong = int((logits.detach().argmax(1) != y).sum())
-        return float(loss.detach()), wrong, nfe_forward, nfe_backward
+    def meter(self, iteration: int) -> SavedTensorMeter | None:
+        # Activation memory is measured on the first step of every epoch: the bytes
+        # depend on the NFE, which drifts over training, not on the batch.
+        return SavedTensorMeter() if self.epoch_of(iteration)[1] == 1 else None
 
-    def train_epoch(self, epoch: int) -> EpochRecord:
-        run = self.run
-        generator = torch.Generator().manual_seed(run["seed"] * 1_000_003 + epoch)
-        order = torch.randperm(len(self.x_train), generator=generator).to(self.device)
-        batch = run["batch_size"]
-        lr = self.optimizer.param_groups[0]["lr"]
+    def step_record(self, iteration, batch, meter) -> dict[str, Any]:
+        epoch, step = self.epoch_of(iteration)
+        y = batch[1]
+        row = {"epoch": epoch, "step": step, "n": len(y),
+               "wrong": int((self._logits.argmax(1) != y).sum())}  # fmt: skip
+        if meter is not None:
+            row["activation_bytes"] = meter.peak_bytes
+        return row
+
+    def end_epoch(self, epoch: int) -> None:
+        rows = self.history[-self.epoch_length :]
         loss_sum = wrong = seen = 0
-        meter = SavedTensorMeter()
-        start = time.perf_counter()
-        epoch_steps = []
-        for step in range(self.steps_per_epoch):
-            step_start = time.perf_counter()
-            idx = order[step * batch : (step + 1) * batch]
-            x = random_crop(self.x_train[idx], self.crop_padding, generator)
-            loss, n_wrong, f, b = self.train_step(
-                x, self.y_train[idx], meter if step == 0 else None
-            )
-            epoch_steps.append([epoch, step + 1, loss, f, b, time.perf_counter() - step_start])
-            if step == 0:
-                activation_nfe = f
-            loss_sum += loss * len(idx)
-            wrong += n_wrong
-            seen += len(idx)
-            if (step + 1) % run["log_every"] == 0 or step + 1 == self.steps_per_epoch:
-                elapsed = time.perf_counter() - start
-                window = epoch_steps[-run["log_every"] :]
-                log.info(
-                    "epoch %d/%d iter %d/%d loss %.4f nfe_f %.1f nfe_b %.1f ex/s %.0f",
-                    epoch, run["epochs"], step + 1, self.steps_per_epoch, loss,
-                    _mean([s[3] for s in window]), _mean([s[4] for s in window]),
-                    seen / elapsed,
-                )  # fmt: skip
-        seconds = time.perf_counter() - start
-        self.steps += epoch_steps
-        val = evaluate(self.model, self.x_val, self.y_val, run["eval_batch_size"])
-        return EpochRecord(
+        for row in rows:  # in step order, as the sums were always taken
+            loss_sum += row["loss"] * row["n"]
+            wrong += row["wrong"]
+            seen += row["n"]
+        seconds = sum(row["seconds"] for row in rows)
+        val = evaluate(self.model, self.x_val, self.y_val, self.run["eval_batch_size"])
+        record = EpochRecord(
             epoch=epoch,
-            lr=lr,
+            lr=rows[0]["lr"],
             train_loss=loss_sum / seen,
             train_error_pct=100.0 * wrong / seen,
             val_error_pct=val["error_pct"],
-            nfe_forward=_mean([s[3] for s in epoch_steps]),
-            nfe_backward=_mean([s[4] for s in epoch_steps]),
+            nfe_forward=_mean([r["nfe_forward"] for r in rows]),
+            nfe_backward=_mean([r["nfe_backward"] for r in rows]),
             val_nfe_forward=val["nfe_forward"],
-            activation_bytes=meter.peak_bytes,
-            activation_nfe_forward=activation_nfe,
+            activation_bytes=rows[0]["activation_bytes"],
+            activation_nfe_forward=rows[0]["nfe_forward"],
             epoch_seconds=seconds,
             examples_per_s=seen / seconds,
         )
+        self.epochs.append(record)
+        log.info(
+            "epoch %d done: train loss %.4f, val error %.2f%%, %.1f s, nfe_f %.1f nfe_b %.1f",
+            epoch, record.train_loss, record.val_error_pct, record.epoch_seconds,
+            record.nfe_forward, record.nfe_backward,
+        )  # fmt: skip
+        if record.val_error_pct < self.best["val_error_pct"]:
+            self.best = {
+                "val_error_pct": record.val_error_pct,
+                "epoch": epoch,
+                "state": copy.deepcopy(self.model.state_dict()),
+            }
 
-    def fit(self) -> tuple[str, str]:
-        """Train all remaining epochs; returns (status, detail)."""
-        self.try_resume()
-        for epoch in range(len(self.history) + 1, self.run["epochs"] + 1):
-            try:
-                record = self.train_epoch(epoch)
-            except RunStopped as stop:
-                log.error("run stopped in epoch %d: %s", epoch, stop.detail)
-                return stop.status, f"epoch {epoch}: {stop.detail}"
-            except StepBudgetExceeded as err:
-                log.error("run stopped in epoch %d: %s", epoch, err)
-                return "step_budget_exhausted", f"epoch {epoch}: {err}"
-            self.history.append(record)
-            log.info(
-                "epoch %d done: train loss %.4f, val error %.2f%%, %.1f s, nfe_f %.1f nfe_b %.1f",
-                epoch, record.train_loss, record.val_error_pct, record.epoch_seconds,
-                record.nfe_forward, record.nfe_backward,
-            )  # fmt: skip
-            if record.val_error_pct < self.best["val_error_pct"]:
-                self.best = {
-                    "val_error_pct": record.val_error_pct,
-                    "epoch": epoch,
-                    "state": copy.deepcopy(self.model.state_dict()),
-                }
-            if epoch % self.run["checkpoint_every"] == 0 or epoch == self.run["epochs"]:
-                self.save_checkpoint()
-        return "completed", ""
+    # -- checkpoints ---------------------------------------------------------------------
 
-    def metrics(self, status: str, detail: str, wall_seconds: float, prov: dict) -> dict:
-        last = self.history[-1] if self.history else None
-        metrics: dict[str, Any] = {
-            "family": "mnist",
+    def extra_state(self) -> dict[str, Any]:
+        state = {"epochs": [asdict(r) for r in self.epochs], "best": self.best}
+        if self.generator is not None:
+            state["generator"] = self.generator.get_state()
+        return state
+
+    def load_extra_state(self, state: Mapping[str, Any]) -> None:
+        self.epochs = [EpochRecord(**r) for r in state["epochs"]]
+        self.best = state["best"]
+        done = len(self.history)
+        if done % self.epoch_length:  # stopped mid-epoch: the same shuffle, the crops to come
+            self.start_epoch(self.epoch_of(done)[0])
+            self.generator.set_state(state["generator"])
+
+    # -- results -------------------------------------------------------------------------
+
+    def test(self) -> dict[str, float] | None:
+        """Test error of the best validation epoch's weights (saved as model.pt)."""
+        if self.best["state"] is None:
+            return None
+        self.model.load_state_dict(self.best["state"])
+        checkpoint.save_torch(self.out_dir / paths.MODEL, self.best["state"])
+        return evaluate(self.model, self.x_test, self.y_test, self.run["eval_batch_size"])
+
+    def results(self, test: Mapping[str, float] | None) -> dict[str, Any]:
+        """The MNIST part of metrics.json (Table 1 and Figure 3 read it)."""
+        history = self.epochs
+        last = history[-1] if history else None
+        return {
             "model": self.run["model"],
-            "arm": paths.arm_name(self.run["model"], self.run["tol"]),
-            "seed": self.run["seed"],
             "tol": self.run["tol"],
-            "status": status,
-            "status_detail": detail,
-            "params": count_parameters(self.model),
-            "epochs_completed": len(self.history),
-            "test_error_pct": None,
-            "test_nfe_forward": None,
-            "best_val_error_pct": None,
-            "best_epoch": None,
+            "epochs_completed": len(history),
+            "test_error_pct": test["error_pct"] if test else None,
+            "test_nfe_forward": test["nfe_forward"] if test else None,
+            "best_val_error_pct": self.best["val_error_pct"] if test else None,
+            "best_epoch": self.best["epoch"] if test else None,
+            "nfe_forward": last.nfe_forward if last else None,
+            "nfe_backward": last.nfe_backward if last else None,
+            "nfe_forward_history": [r.nfe_forward for r in history],
+            "nfe_backward_history": [r.nfe_backward for r in history],
+            "activation_bytes": last.activation_bytes if last else None,
+            "activation_nfe_forward": last.activation_nfe_forward if last else None,
+            "activation_bytes_history": [r.activation_bytes for r in history],
+            "epoch_seconds": _mean([r.epoch_seconds for r in history]),
+            "train_examples_per_s": _mean([r.examples_per_s for r in history]),
+            "n_train": len(self.x_train),
+            "n_val": len(self.x_val),
+            "n_test": len(self.x_test),
         }
-        if status == "completed" and self.best["state"] is not None:
-            self.model.load_state_dict(self.best["state"])
-            checkpoint.save_torch(self.out_dir / paths.MODEL, self.best["state"])
-            test = evaluate(self.model, self.x_test, self.y_test, self.run["eval_batch_size"])
-            metrics.update(
-                test_error_pct=test["error_pct"],
-                test_nfe_forward=test["nfe_forward"],
-                best_val_error_pct=self.best["val_error_pct"],
-                best_epoch=self.best["epoch"],
-            )
-        history = self.history
-        metrics.update(
-            nfe_forward=last.nfe_forward if last else None,
-            nfe_backward=last.nfe_backward if last else None,
-            nfe_forward_history=[r.nfe_forward for r in history],
-            nfe_backward_history=[r.nfe_backward for r in history],
-            activation_bytes=last.activation_bytes if last else None,
-            activation_nfe_forward=last.activation_nfe_forward if last else None,
-            activation_bytes_history=[r.activation_bytes for r in history],
-            peak_rss_bytes=peak_rss_bytes(),
-            cuda_max_memory_allocated_bytes=cuda_peak_bytes(self.device),
-            epoch_seconds=_mean([r.epoch_seconds for r in history]),
-            train_examples_per_s=_mean([r.examples_per_s for r in history]),
-            n_train=len(self.x_train),
-            n_val=len(self.x_val),
-            n_test=len(self.x_test),
-            wall_seconds=wall_seconds,
-            config=self.run,
-            provenance=prov,
-        )
-        return metrics
 
 
 STEP_FIELDS = ("epoch", "step", "loss", "nfe_forward", "nfe_backward", "seconds")
@@ -364,32 +283,22 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
     A run that diverges or exhausts its solver step budget still writes
     metrics.json, with ``status`` saying why, so the DAG goes on.
     """
-    started = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(threads)
-    device = resolve_device(run["device"])
-    artifacts.write_json(out_dir / paths.CONFIG_JSON, dict(run))
-    log.info(
-        "run %s seed %d on %s, %d threads: %s",
-        paths.arm_name(run["model"], run["tol"]), run["seed"], device, threads, json.dumps(run),
-    )  # fmt: skip
-    # Provenance is taken when the run starts: the code that trained it.
-    prov = provenance(run, device, run["seed"]) | {"threads": threads}
-    trainer = Trainer(run, out_dir, device)
+    arm = paths.arm_name(run["model"], run["tol"])
+    envelope = RunEnvelope.open(run, out_dir, family=FAMILY, arm=arm, threads=threads)
+    trainer = Trainer(run, envelope.out_dir, envelope.device)
     log.info(
         "%d parameters, %d training / %d validation / %d test images, %d steps per epoch",
         count_parameters(trainer.model), len(trainer.x_train), len(trainer.x_val),
-        len(trainer.x_test), trainer.steps_per_epoch,
+        len(trainer.x_test), trainer.epoch_length,
     )  # fmt: skip
-    status, detail = trainer.fit()
-    write_history(out_dir / paths.HISTORY_CSV, trainer.history)
-    artifacts.write_csv(out_dir / paths.STEPS_CSV, STEP_FIELDS, trainer.steps)
-    metrics = trainer.metrics(status, detail, time.perf_counter() - started, prov)
-    artifacts.write_json(out_dir / paths.METRICS_JSON, metrics)
+    outcome = trainer.fit()
+    write_history(envelope.out_dir / paths.HISTORY_CSV, trainer.epochs)
+    artifacts.write_records(envelope.out_dir / paths.STEPS_CSV, STEP_FIELDS, trainer.history)
+    outcome, test = evaluate_completed(outcome, trainer.test, None)
+    metrics = envelope.close(outcome, trainer.results(test), params=count_parameters(trainer.model))
     log.info(
         "%s: status %s, test error %s%%, best val error %s%% (epoch %s)",
-        metrics["arm"], status, metrics["test_error_pct"], metrics["best_val_error_pct"],
+        arm, outcome.status, metrics["test_error_pct"], metrics["best_val_error_pct"],
         metrics["best_epoch"],
     )  # fmt: skip
     return metrics
@@ -429,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                 tol = resolved["tolerances"][0]
             run = configuration.mnist_run(resolved, args.model, args.seed, tol)
         train(run, args.out, args.threads)
-    except (configuration.ConfigError, DataError) as err:
+    except (configuration.ConfigError, RunConfigError, DataError) as err:
         print(f"odebench.mnist: error: {err}", file=sys.stderr)
         return 1
     return 0

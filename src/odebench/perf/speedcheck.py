@@ -1,9 +1,10 @@
 """Is odebench's MNIST training step as fast as plain torchdiffeq code?
 
-Times :meth:`odebench.mnist.Trainer.train_step` (NFE counting included) against
-an idiomatic torchdiffeq implementation of the same network, written the way
-torchdiffeq's examples/odenet_mnist.py writes it, with the same weights and the
-same batches, alternating the two so that machine noise hits both alike.
+Times :meth:`odebench.mnist.train.Trainer.train_step` (the training loop's own
+step, NFE counting included) against an idiomatic torchdiffeq implementation of
+the same network, written the way torchdiffeq's examples/odenet_mnist.py writes
+it, with the same weights and the same batches, alternating the two so that
+machine noise hits both alike.
 Reports the median seconds per step of each and their ratio.
 
     python -m odebench.perf.speedcheck --model odenet --steps 10 --threads 2
@@ -23,8 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchdiffeq import odeint, odeint_adjoint
 
+from odebench.core.run import resolve_device
 from odebench.mnist.arms import CROP_PADDING
-from odebench.mnist.train import Trainer, random_crop, resolve_device
+from odebench.mnist.train import Trainer, random_crop
 from odebench.pipeline import config as configuration
 
 
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         ref_opt.step()
 
     steps = {
-        "odebench": lambda x, y: ours.train_step(x, y, None),
+        "odebench": lambda x, y: ours.train_step((x, y)),
         "torchdiffeq": reference_step,
     }
     generator = torch.Generator().manual_seed(0)

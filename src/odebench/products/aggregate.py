@@ -15,7 +15,6 @@ import pandas as pd
 
 from odebench.core.artifacts import read_json
 from odebench.core.status import COMPLETED
-from odebench.pipeline import paths
 
 
 def load_runs(metrics_files: Iterable[Path]) -> pd.DataFrame:
@@ -55,19 +54,3 @@ def summarise(runs: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> 
             row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def collect_run_tables(run_dirs: Iterable[Path], name: str, keys: Sequence[str]) -> pd.DataFrame:
-    """csv ``name`` of every run directory, each row tagged with the run config's ``keys``.
-
-    The figures' tables (Figure 8's trajectories, Figure 4's densities, Figure 5's
-    frames) are made this way from the runs of the first seed.
-    """
-    frames = []
-    for run_dir in map(Path, run_dirs):
-        run = read_json(run_dir / paths.CONFIG_JSON)
-        frame = pd.read_csv(run_dir / name)
-        frames.append(frame.assign(**{key: run[key] for key in keys}))
-    if not frames:
-        raise ValueError("no runs given")
-    return pd.concat(frames, ignore_index=True)

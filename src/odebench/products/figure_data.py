@@ -1,21 +1,37 @@
 """The figures' own tables, collected from files of the runs of one seed.
 
-Each function is a table builder of :mod:`odebench.products.registry`. Collecting a
-family's run files is the family's business (its run directory layout, and for Figure 4
-the targets' true densities), so each calls its family's collector, imported when the
-table is built: this module stays free of torch.
+Each function is a table builder of :mod:`odebench.products.registry`: it concatenates
+one csv of every run it is given, tagged with keys of the run's config. Figure 4 also
+draws each target's true density, which only its family can compute
+(:func:`odebench.cnf.densities.density_on_grid`, imported when the table is built, so
+this module stays free of torch).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from odebench.core import artifacts
+from odebench.pipeline import paths
 
 #: Six significant digits: far below what a figure resolves, a third of the bytes.
 FLOAT_FORMAT = "%.6g"
+
+
+def collect_run_tables(run_dirs: Iterable[Path], name: str, keys: Sequence[str]) -> pd.DataFrame:
+    """csv ``name`` of every run directory, each row tagged with the run config's ``keys``."""
+    frames = []
+    for run_dir in map(Path, run_dirs):
+        run = artifacts.read_json(run_dir / paths.CONFIG_JSON)
+        frame = pd.read_csv(run_dir / name)
+        frames.append(frame.assign(**{key: run[key] for key in keys}))
+    if not frames:
+        raise ValueError("no runs given")
+    return pd.concat(frames, ignore_index=True)
 
 
 def _dirs(files: Sequence[Path]) -> list[Path]:
@@ -26,9 +42,8 @@ def spiral_trajectories(
     inputs: Mapping[str, Sequence[Path]], reference: Any, settings: Any, out: Path
 ) -> None:
     """Figure 8: the predictions.csv of the chosen spirals runs, with model and n_obs."""
-    from odebench.spirals.train import collect_trajectories
-
-    table = collect_trajectories(_dirs(inputs["predictions"]))
+    keys = ("model", "n_obs", "seed")
+    table = collect_run_tables(_dirs(inputs["predictions"]), paths.PREDICTIONS_CSV, keys)
     artifacts.write_text(out, table.to_csv(index=False))
 
 
@@ -36,10 +51,15 @@ def learned_densities(
     inputs: Mapping[str, Sequence[Path]], reference: Any, settings: Mapping[str, Any], out: Path
 ) -> None:
     """Figure 4: every flow's learned density on the grid, and each target's true one."""
-    from odebench.cnf.train import collect_grids
+    from odebench.cnf.densities import density_on_grid
 
-    grid = settings["grid"]
-    table = collect_grids(_dirs(inputs["grids"]), float(grid["lim"]), int(grid["points"]))
+    keys = ("target", "model", "capacity", "seed")
+    table = collect_run_tables(_dirs(inputs["grids"]), paths.GRID_CSV, keys)
+    lim, points = float(settings["grid"]["lim"]), int(settings["grid"]["points"])
+    targets = [density_on_grid(name, lim, points).assign(target=name, model="target",
+                                                         capacity=0, seed=-1)
+               for name in dict.fromkeys(table["target"])]  # fmt: skip
+    table = pd.concat([table, *targets], ignore_index=True)
     artifacts.write_text(out, table.to_csv(index=False, float_format=FLOAT_FORMAT))
 
 
@@ -47,7 +67,6 @@ def flow_frames(
     inputs: Mapping[str, Sequence[Path]], reference: Any, settings: Any, out: Path
 ) -> None:
     """Figure 5: samples and densities along each flow, from noise to data."""
-    from odebench.cnf.train import collect_frames
-
-    table = collect_frames(_dirs(inputs["frames"]))
+    keys = ("dataset", "model", "seed")
+    table = collect_run_tables(_dirs(inputs["frames"]), paths.FRAMES_CSV, keys)
     artifacts.write_text(out, table.to_csv(index=False, float_format=FLOAT_FORMAT))

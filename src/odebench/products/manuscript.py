@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from odebench.core import artifacts
-from odebench.core.measuring import git_commit
+from odebench.core.provenance import git_commit
 from odebench.products.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 
 SOURCE = Path(__file__).resolve().parents[3] / "paper" / "manuscript.tex"

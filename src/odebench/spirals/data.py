@@ -13,9 +13,10 @@ The settings follow the public code of the paper's authors (torchdiffeq's
 same Archimedean curve, mirrored, so that direction is the only difference
 between the two halves.
 
-Entry point (the data rule)::
+Entry point (the data rule), given the budget's ``spirals.data`` settings plus the
+``family`` and ``budget`` that every run config carries::
 
-    python -m odebench.spirals data --out results/cpu/data/spirals.npz --spec '{...}'
+    python -m odebench.spirals data --run-config '{...}' --out results/cpu/data/spirals.npz
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ from odebench.core import artifacts
 
 #: Arrays of a spirals file; the first axis of every array but ``times`` is the spiral.
 ARRAYS = ("times", "truth", "observed", "direction", "start", "is_test")
+
+#: Keys of the data rule's run config that say which run it is, not what to generate:
+#: they are left out of the generator's arguments and of the spec stored with the data,
+#: so that the data (and their spec) do not depend on the budget's name.
+RUN_KEYS = ("family", "budget")
 
 
 def make_spirals(
@@ -125,11 +131,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m odebench.spirals data", description="Generate the spirals data set."
     )
+    parser.add_argument(
+        "--run-config",
+        default="{}",
+        help="the budget's spirals.data settings (keyword arguments of make_spirals), JSON",
+    )
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--spec", default="{}", help="keyword arguments of make_spirals, JSON")
     args = parser.parse_args(argv)
     try:
-        arrays = write_spirals(args.out, json.loads(args.spec))
+        run = json.loads(args.run_config)
+        arrays = write_spirals(args.out, {k: v for k, v in run.items() if k not in RUN_KEYS})
     except (ValueError, TypeError) as err:
         print(f"odebench.spirals: error: {err}", file=sys.stderr)
         return 1

@@ -8,14 +8,14 @@ observed window (extrapolation) against the noise-free trajectory, over all
 held-out spirals; the RMSE on the observed window (against the noise-free truth)
 is reported beside it.
 
-A run directory holds ``config.json``, ``metrics.json``, ``history.csv`` (one row
-per iteration: loss, NFE forward and backward, seconds), ``predictions.csv``
-(a few test spirals for Figure 8: truth, observations, the model's
-reconstruction and extrapolation, and for the latent ODE its latent path
-projected to 2-D) and, while it runs, ``checkpoint.pt``.
+A run directory holds ``config.json``, ``metrics.json`` (opened and closed by
+:class:`~odebench.core.run.RunEnvelope`), ``history.csv`` (one row per iteration:
+loss, NFE forward and backward, seconds), ``predictions.csv`` (a few test spirals
+for Figure 8: truth, observations, the model's reconstruction and extrapolation,
+and for the latent ODE its latent path projected to 2-D) and, while it runs,
+``checkpoint.pt``. The run config's ``device`` (default cpu) holds model and data.
 
     python -m odebench.spirals train --run-config '{...}' --out DIR [--threads N]
-    python -m odebench.spirals collect RUN_DIR... --out results/cpu/tables/fig8_trajectories.csv
 """
 
 from __future__ import annotations
@@ -25,28 +25,26 @@ import json
 import logging
 import math
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from odebench.core import artifacts
-from odebench.core.measuring import count_parameters, peak_rss_bytes, provenance
-from odebench.core.training import HISTORY_FIELDS, IterativeTrainer
+from odebench.core.measuring import count_parameters
+from odebench.core.run import RunEnvelope
+from odebench.core.training import HISTORY_FIELDS, IterativeTrainer, evaluate_completed
 from odebench.pipeline import paths
-from odebench.products.aggregate import collect_run_tables
 from odebench.spirals.data import load_spirals, subsample
 from odebench.spirals.models import build_sequence_model
 
 log = logging.getLogger(__name__)
 
+#: ``family`` of every Table 2 run's metrics.json.
+FAMILY = "spirals"
 PREDICTION_FIELDS = ("spiral", "kind", "t", "x", "y")
-#: Layout version of checkpoint.pt; another layout is not resumed from.
-CHECKPOINT_FORMAT = 2
 
 #: lr multiplier at iteration ``step`` of ``total``.
 LR_SCHEDULES = {
@@ -61,35 +59,46 @@ def rmse(prediction: torch.Tensor, truth: torch.Tensor) -> float:
 
 
 class SplitData:
-    """One split, subsampled to ``n_obs`` points per trajectory."""
+    """One split, subsampled to ``n_obs`` points per trajectory, on ``device``.
 
-    def __init__(self, data: Mapping[str, Any], test: bool, n_obs: int, seed: int):
+    The subsample is drawn with NumPy on the host, so it is the same on every device.
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        test: bool,
+        n_obs: int,
+        seed: int,
+        device: torch.device | str = "cpu",
+    ):
         mask = data["is_test"] == test
         window = data["observed"].shape[1]
-        times = torch.from_numpy(data["times"]).float()
+        times = torch.from_numpy(data["times"]).float().to(device)
         self.grid, self.future = times[:window], times[window:]
         observed = data["observed"][mask]
         index = subsample(observed, n_obs, seed)
-        self.index = torch.from_numpy(index)
-        self.x = torch.from_numpy(np.take_along_axis(observed, index[..., None], axis=1))
+        self.index = torch.from_numpy(index).to(device)
+        x = np.take_along_axis(observed, index[..., None], axis=1)
+        self.x = torch.from_numpy(x).to(device)
         self.times = self.grid[self.index]
-        self.truth = torch.from_numpy(data["truth"][mask])
+        self.truth = torch.from_numpy(data["truth"][mask]).to(device)
 
 
 class SequenceTrainer(IterativeTrainer):
     """Trains one Table 2 run, full batch; resumable from its checkpoint."""
 
-    checkpoint_format = CHECKPOINT_FORMAT
-
-    def __init__(self, run: Mapping[str, Any], out_dir: Path):
-        super().__init__(run, out_dir, log)
+    def __init__(self, run: Mapping[str, Any], out_dir: Path, device: torch.device | None = None):
+        super().__init__(run, out_dir, log, device)
         data = load_spirals(Path(run["data"]))
         self.data_spec = data["spec"]
         # Observation subsets depend on the seed, so seeds also vary the sampling.
-        self.train = SplitData(data, False, int(run["n_obs"]), 1000 + int(run["seed"]))
-        self.test = SplitData(data, True, int(run["n_obs"]), 2000 + int(run["seed"]))
-        torch.manual_seed(int(run["seed"]))
-        self.model = build_sequence_model(run["model"], run)
+        n_obs, seed = int(run["n_obs"]), int(run["seed"])
+        self.train = SplitData(data, False, n_obs, 1000 + seed, self.device)
+        self.test = SplitData(data, True, n_obs, 2000 + seed, self.device)
+        # Built on the CPU and then moved: the same initial weights on every device.
+        torch.manual_seed(seed)
+        self.model = build_sequence_model(run["model"], run).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(run["lr"]))
         # Cosine decay of the learning rate to 0 over the run (``lr_schedule: cosine``);
         # ``constant`` keeps torchdiffeq's example setting. Gradients are clipped to
@@ -103,7 +112,7 @@ class SequenceTrainer(IterativeTrainer):
         )
         self.grad_clip = run.get("grad_clip")
 
-    def loss(self) -> torch.Tensor:
+    def loss(self, batch: None) -> torch.Tensor:
         train = self.train
         return self.model.loss(train.x, train.times, train.index, train.grid)
 
@@ -157,72 +166,42 @@ class SequenceTrainer(IterativeTrainer):
 
 
 def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, Any]:
-    started = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(threads)
-    artifacts.write_json(out_dir / paths.CONFIG_JSON, dict(run))
-    log.info("run %s n_obs %d seed %d: %s", run["model"], run["n_obs"], run["seed"],
-             json.dumps(run))  # fmt: skip
-    prov = provenance(run, torch.device("cpu"), run["seed"]) | {"threads": threads}
-    trainer = SequenceTrainer(run, out_dir)
-    status, detail = trainer.fit()
-    scores, rows = trainer.evaluate() if status == "completed" else ({}, [])
-    history = trainer.history
-    metrics = {
-        "family": "spirals",
+    """Train and evaluate one run; writes the run directory and returns its metrics."""
+    arm = paths.spirals_arm(run["model"], int(run["n_obs"]))
+    envelope = RunEnvelope.open(run, out_dir, family=FAMILY, arm=arm, threads=threads)
+    trainer = SequenceTrainer(run, envelope.out_dir, envelope.device)
+    outcome = trainer.fit()
+    outcome, (scores, rows) = evaluate_completed(outcome, trainer.evaluate, ({}, []))
+    artifacts.write_records(envelope.out_dir / paths.HISTORY_CSV, HISTORY_FIELDS, trainer.history)
+    artifacts.write_records(envelope.out_dir / paths.PREDICTIONS_CSV, PREDICTION_FIELDS, rows)
+    results = {
         "model": run["model"],
         "n_obs": run["n_obs"],
-        "seed": run["seed"],
-        "status": status,
-        "status_detail": detail,
         "rmse": scores.get("rmse"),
         "rmse_window": scores.get("rmse_window"),
-        "params": count_parameters(trainer.model),
         **trainer.summary(),  # iterations, final loss, NFE (0 for the RNNs), s / iteration
         "n_train": len(trainer.train.x),
         "n_test": len(trainer.test.x),
         "data_spec": trainer.data_spec,
-        "peak_rss_bytes": peak_rss_bytes(),
-        "wall_seconds": time.perf_counter() - started,
-        "config": dict(run),
-        "provenance": prov,
-    }  # fmt: skip
-    artifacts.write_records(out_dir / paths.HISTORY_CSV, HISTORY_FIELDS, history)
-    artifacts.write_records(out_dir / paths.PREDICTIONS_CSV, PREDICTION_FIELDS, rows)
-    artifacts.write_json(out_dir / paths.METRICS_JSON, metrics)
-    log.info("%s n_obs %d: status %s, extrapolation RMSE %s", run["model"], run["n_obs"],
-             status, metrics["rmse"])  # fmt: skip
+    }
+    metrics = envelope.close(outcome, results, params=count_parameters(trainer.model))
+    log.info("%s: status %s, extrapolation RMSE %s", arm, outcome.status, metrics["rmse"])
     return metrics
-
-
-def collect_trajectories(run_dirs: list[Path]) -> pd.DataFrame:
-    """Figure 8's table: the predictions.csv of the given runs, with their model and n_obs."""
-    return collect_run_tables(run_dirs, paths.PREDICTIONS_CSV, ("model", "n_obs", "seed"))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m odebench.spirals", description="Table 2 runs on the spirals."
+        prog="python -m odebench.spirals train", description="Train one Table 2 run."
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    train_cmd = commands.add_parser("train", help="train one run")
-    train_cmd.add_argument("--run-config", required=True, help="the resolved run config, JSON")
-    train_cmd.add_argument("--out", type=Path, required=True)
-    train_cmd.add_argument("--threads", type=int, default=1)
-    collect = commands.add_parser("collect", help="Figure 8's table from finished runs")
-    collect.add_argument("runs", nargs="+", type=Path)
-    collect.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--run-config", required=True, help="the resolved run config, JSON")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        if args.command == "train":
-            train(json.loads(args.run_config), args.out, args.threads)
-        else:
-            table = collect_trajectories(args.runs)
-            artifacts.write_text(args.out, table.to_csv(index=False))
+        train(json.loads(args.run_config), args.out, args.threads)
     except (FileNotFoundError, ValueError, KeyError) as err:
-        print(f"odebench.sequences: error: {err}", file=sys.stderr)
+        print(f"odebench.spirals: error: {err}", file=sys.stderr)
         return 1
     return 0
 
