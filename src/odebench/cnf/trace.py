@@ -25,8 +25,6 @@ hundred) a GPU step would time kernel launches, not the trace's work.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import statistics
 import sys
@@ -40,6 +38,7 @@ import torch
 
 from odebench.cnf.flows import CNF
 from odebench.core import artifacts
+from odebench.core.cli import run_main
 from odebench.core.run import RunEnvelope
 from odebench.core.solving import StepBudgetExceeded, reset_nfe, total_nfe
 from odebench.core.status import COMPLETED, STEP_BUDGET_EXHAUSTED, Outcome
@@ -141,22 +140,8 @@ def trace(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.cnf trace", description="The trace-estimator study, one seed."
-    )
-    parser.add_argument(
-        "--run-config", required=True, help="the budget's cnf.trace settings, family and seed, JSON"
-    )
-    parser.add_argument("--out", type=Path, required=True, help="the study's run directory")
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        trace(json.loads(args.run_config), args.out, args.threads)
-    except (ValueError, KeyError) as err:
-        print(f"odebench.cnf trace: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return run_main("python -m odebench.cnf trace", "The trace-estimator study, one seed.",
+                    trace, argv, errors=(ValueError, KeyError))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -23,9 +23,7 @@ cpu) holds model and data.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import logging
 import math
 import sys
@@ -39,6 +37,7 @@ from torch import nn
 from odebench.cnf import densities
 from odebench.cnf.flows import build_flow
 from odebench.core import artifacts
+from odebench.core.cli import run_main
 from odebench.core.measuring import count_parameters
 from odebench.core.run import RunEnvelope
 from odebench.core.solving import reset_nfe, total_nfe
@@ -230,21 +229,8 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.cnf train",
-        description="Train one density-matching or likelihood run.",
-    )
-    parser.add_argument("--run-config", required=True, help="the resolved run config, JSON")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        train(json.loads(args.run_config), args.out, args.threads)
-    except (FileNotFoundError, ValueError, KeyError) as err:
-        print(f"odebench.cnf: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return run_main("python -m odebench.cnf train",
+                    "Train one density-matching or likelihood run.", train, argv)  # fmt: skip
 
 
 if __name__ == "__main__":

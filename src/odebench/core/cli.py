@@ -1,9 +1,14 @@
-"""A family's entry point with subcommands: ``python -m odebench.<family> COMMAND ...``."""
+"""Entry points: a family's subcommands, and one run's ``--run-config`` interface."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 #: A subcommand: its own ``main(argv)``, returning the exit status.
 Command = Callable[[Sequence[str]], int]
@@ -18,3 +23,43 @@ def dispatch(prog: str, commands: Mapping[str, Command], argv: Sequence[str] | N
               file=sys.stderr)  # fmt: skip
         return 2
     return commands[argv[0]](argv[1:])
+
+
+def run_main(
+    prog: str,
+    description: str,
+    run: Callable[..., Any],
+    argv: Sequence[str] | None = None,
+    *,
+    errors: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, KeyError),
+    out_help: str = "the run directory",
+    threads: bool = True,
+) -> int:
+    """The entry point of one run: ``PROG --run-config JSON --out PATH [--threads N]``.
+
+    Calls ``run(config, out, threads)`` (``run(config, out)`` without ``threads``). The
+    pipeline builds the complete config, seed inside, and hands it over whole: one way
+    in, the same from a rule, a test or a shell. ``errors`` (a bad config, a missing
+    file) end in one line on stderr and exit status 1.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument(
+        "--run-config",
+        required=True,
+        help="the run's complete config (the pipeline's plan builds it), JSON",
+    )
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+    if threads:
+        parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        config = json.loads(args.run_config)
+        if threads:
+            run(config, args.out, args.threads)
+        else:
+            run(config, args.out)
+    except errors as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -133,6 +133,13 @@ class IterativeTrainer:
             return f"iteration {iteration}"
         return f"epoch {self.epoch_of(iteration)[0]}, iteration {iteration}"
 
+    def progress(self, iteration: int, total: int) -> str:
+        """``iteration 7/40``, or ``epoch 2/3, iteration 7/12`` in epochs (a progress line)."""
+        if self.epoch_length is None:
+            return f"iteration {iteration}/{total}"
+        epochs = -(-total // self.epoch_length)
+        return f"epoch {self.epoch_of(iteration)[0]}/{epochs}, iteration {iteration}/{total}"
+
     # -- checkpoints -----------------------------------------------------------------------
 
     @property
@@ -216,8 +223,9 @@ class IterativeTrainer:
         self.history.append(row)
         end_of_epoch = self.epoch_length is not None and iteration % self.epoch_length == 0
         if iteration % int(self.run["log_every"]) == 0 or iteration == total or end_of_epoch:
-            self.log.info("%s of %d: loss %.4f, nfe_f %d, nfe_b %d, %.3f s", self.where(iteration),
-                          total, loss, forward, backward, row["seconds"])  # fmt: skip
+            self.log.info("%s: loss %.4f, nfe_f %d, nfe_b %d, %.3f s",
+                          self.progress(iteration, total), loss, forward, backward,
+                          row["seconds"])  # fmt: skip
         if end_of_epoch:
             self.end_epoch(self.epoch_of(iteration)[0])
 

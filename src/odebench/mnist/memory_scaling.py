@@ -25,8 +25,6 @@ config is the budget's ``solver_studies.memory`` settings plus ``family`` and
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import multiprocessing
 import sys
@@ -40,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from odebench.core import artifacts
+from odebench.core.cli import run_main
 from odebench.core.measuring import SavedTensorMeter, current_rss_bytes, peak_rss_bytes
 from odebench.core.solving import ODEBlock, total_nfe
 from odebench.mnist.models import CHANNELS, ConvDynamics, ResBlock, head
@@ -121,19 +120,14 @@ def memory_scaling(spec: Mapping[str, Any], fresh_process: bool = True) -> list[
     return rows
 
 
+def measure_to_csv(run: Mapping[str, Any], out: Path) -> None:
+    """Measure every case of the run config and write the table."""
+    artifacts.write_records(out, FIELDS, memory_scaling(run))
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.mnist.memory_scaling", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument(
-        "--run-config", required=True, help='JSON: {"batch_size": B, "depths": [...], ...}'
-    )
-    parser.add_argument("--out", type=Path, required=True, help="the csv to write")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    rows = memory_scaling(json.loads(args.run_config))
-    artifacts.write_records(args.out, FIELDS, rows)
-    return 0
+    return run_main("python -m odebench.mnist.memory_scaling", __doc__.split("\n")[0],
+                    measure_to_csv, argv, out_help="the csv to write", threads=False)  # fmt: skip
 
 
 if __name__ == "__main__":

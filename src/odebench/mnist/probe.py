@@ -30,9 +30,7 @@ Entry point (the Snakemake rule calls it)::
 
 from __future__ import annotations
 
-import argparse
 import copy
-import json
 import logging
 import sys
 import time
@@ -45,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from odebench.core import artifacts
+from odebench.core.cli import run_main
 from odebench.core.measuring import count_parameters
 from odebench.core.run import RunEnvelope
 from odebench.core.solving import (
@@ -296,22 +295,9 @@ def probe(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.mnist.probe", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument(
-        "--run-config", required=True, help="the probe's settings and the run it probes, JSON"
-    )
-    parser.add_argument("--out", type=Path, required=True, help="directory for the probe's files")
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        probe(json.loads(args.run_config), args.out, args.threads)
-    except (FileNotFoundError, ValueError, KeyError, DataError) as err:
-        print(f"odebench.mnist.probe: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return run_main("python -m odebench.mnist.probe", __doc__.split("\n")[0], probe, argv,
+                    errors=(FileNotFoundError, ValueError, KeyError, DataError),
+                    out_help="directory for the probe's files")  # fmt: skip
 
 
 if __name__ == "__main__":

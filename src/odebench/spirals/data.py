@@ -21,7 +21,6 @@ Entry point (the data rule), given the budget's ``spirals.data`` settings plus t
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from odebench.core import artifacts
+from odebench.core.cli import run_main
 
 #: Arrays of a spirals file; the first axis of every array but ``times`` is the spiral.
 ARRAYS = ("times", "truth", "observed", "direction", "start", "is_test")
@@ -127,26 +127,17 @@ def load_spirals(path: Path) -> dict[str, Any]:
     return data
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.spirals data", description="Generate the spirals data set."
-    )
-    parser.add_argument(
-        "--run-config",
-        default="{}",
-        help="the budget's spirals.data settings (keyword arguments of make_spirals), JSON",
-    )
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-    try:
-        run = json.loads(args.run_config)
-        arrays = write_spirals(args.out, {k: v for k, v in run.items() if k not in RUN_KEYS})
-    except (ValueError, TypeError) as err:
-        print(f"odebench.spirals: error: {err}", file=sys.stderr)
-        return 1
+def make_data(run: Mapping[str, Any], out: Path) -> None:
+    """Generate the data set of a run config (its make_spirals settings) into ``out``."""
+    arrays = write_spirals(out, {k: v for k, v in run.items() if k not in RUN_KEYS})
     n_test = int(arrays["is_test"].sum())
-    print(f"{args.out}: {len(arrays['truth']) - n_test} train / {n_test} test spirals")
-    return 0
+    print(f"{out}: {len(arrays['truth']) - n_test} train / {n_test} test spirals")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main("python -m odebench.spirals data", "Generate the spirals data set.",
+                    make_data, argv, errors=(ValueError, TypeError), out_help="the .npz to write",
+                    threads=False)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ and for the latent ODE its latent path projected to 2-D) and, while it runs,
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import math
 import sys
@@ -33,6 +31,7 @@ import numpy as np
 import torch
 
 from odebench.core import artifacts
+from odebench.core.cli import run_main
 from odebench.core.measuring import count_parameters
 from odebench.core.run import RunEnvelope
 from odebench.core.training import HISTORY_FIELDS, IterativeTrainer, evaluate_completed
@@ -190,20 +189,7 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.spirals train", description="Train one Table 2 run."
-    )
-    parser.add_argument("--run-config", required=True, help="the resolved run config, JSON")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        train(json.loads(args.run_config), args.out, args.threads)
-    except (FileNotFoundError, ValueError, KeyError) as err:
-        print(f"odebench.spirals: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return run_main("python -m odebench.spirals train", "Train one Table 2 run.", train, argv)
 
 
 if __name__ == "__main__":
