@@ -14,6 +14,7 @@ from torch import nn
 
 from odebench.mnist.data import write_npz_atomic
 from odebench.pipeline import config as configuration
+from odebench.products.reference import load_reference
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,6 +22,12 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture()
+def reference(repo) -> dict:
+    """paper/reference.yaml: the paper's numbers and their sources."""
+    return load_reference(repo / "paper" / "reference.yaml")
 
 
 @pytest.fixture()

@@ -42,7 +42,7 @@ def losses(trainer: IterativeTrainer) -> list[float]:
 
 
 @pytest.fixture()
-def reference(tmp_path) -> list[float]:
+def uninterrupted(tmp_path) -> list[float]:
     trainer = Regression(RUN, tmp_path / "reference")
     assert trainer.fit().status == COMPLETED
     return losses(trainer)
@@ -56,11 +56,11 @@ def stopped_after(run_dir, iterations: int) -> bytes:
     return (run_dir / paths.CHECKPOINT).read_bytes()
 
 
-def test_a_stopped_run_resumes_from_its_last_checkpoint_to_the_same_losses(tmp_path, reference):
+def test_a_stopped_run_resumes_from_its_last_checkpoint_to_the_same_losses(tmp_path, uninterrupted):
     stopped_after(tmp_path, 4)
     trainer = Regression(RUN, tmp_path)
     assert trainer.fit().completed
-    assert losses(trainer) == reference
+    assert losses(trainer) == uninterrupted
 
 
 def test_a_checkpoint_holds_the_layout_version_and_the_config_hash(tmp_path):
@@ -77,14 +77,14 @@ def test_a_checkpoint_holds_the_layout_version_and_the_config_hash(tmp_path):
     ids=["truncated", "empty", "garbage"],
 )
 def test_an_unreadable_checkpoint_is_moved_aside_with_a_warning_and_the_run_starts_over(
-    tmp_path, reference, caplog, damage
+    tmp_path, uninterrupted, caplog, damage
 ):
     bad = damage(stopped_after(tmp_path, 4))
     (tmp_path / paths.CHECKPOINT).write_bytes(bad)
     trainer = Regression(RUN, tmp_path)
     with caplog.at_level(logging.WARNING):
         outcome = trainer.fit()
-    assert outcome.completed and losses(trainer) == reference  # started over, from iteration 1
+    assert outcome.completed and losses(trainer) == uninterrupted  # started over, from iteration 1
     moved = list(tmp_path.glob(f"{paths.CHECKPOINT}.unreadable-*"))
     assert len(moved) == 1 and moved[0].read_bytes() == bad  # nothing deleted
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -106,7 +106,7 @@ def test_moving_aside_never_overwrites_an_earlier_unreadable_copy(tmp_path):
     assert not path.exists()
 
 
-def test_a_checkpoint_of_another_layout_is_ignored_with_a_warning(tmp_path, reference, caplog):
+def test_a_checkpoint_of_another_layout_is_ignored_with_a_warning(tmp_path, uninterrupted, caplog):
     stopped_after(tmp_path, 4)
     state = torch.load(tmp_path / paths.CHECKPOINT, weights_only=True)
     state["layout"] = checkpoint.LAYOUT - 1
@@ -115,11 +115,13 @@ def test_a_checkpoint_of_another_layout_is_ignored_with_a_warning(tmp_path, refe
     with caplog.at_level(logging.WARNING):
         assert trainer.fit().completed
     assert f"checkpoint layout {checkpoint.LAYOUT - 1}" in caplog.text
-    assert losses(trainer) == reference
+    assert losses(trainer) == uninterrupted
     assert not list(tmp_path.glob("*.unreadable-*"))  # readable: ignored, not moved aside
 
 
-def test_a_checkpoint_written_before_layouts_were_shared_is_ignored(tmp_path, reference, caplog):
+def test_a_checkpoint_written_before_layouts_were_shared_is_ignored(
+    tmp_path, uninterrupted, caplog
+):
     stopped_after(tmp_path, 4)
     state = torch.load(tmp_path / paths.CHECKPOINT, weights_only=True)
     del state["layout"]
@@ -129,7 +131,7 @@ def test_a_checkpoint_written_before_layouts_were_shared_is_ignored(tmp_path, re
     with caplog.at_level(logging.WARNING):
         assert trainer.fit().completed
     assert "checkpoint layout None" in caplog.text
-    assert losses(trainer) == reference
+    assert losses(trainer) == uninterrupted
 
 
 def test_a_checkpoint_of_another_run_config_is_ignored_with_a_warning(tmp_path, caplog):

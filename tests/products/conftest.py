@@ -1,19 +1,13 @@
-"""Shared by the claims tests: the paper's reference, and synthetic tables to decide claims on.
+"""Shared by the claims tests: synthetic tables to decide claims on.
 
-``write``, ``decide`` and ``spirals`` are factories: each fixture returns a function,
+``write``, ``decide`` and ``table2_rows`` are factories: each fixture returns a function,
 so that a test can write several tables or decide several claims.
 """
 
 import pandas as pd
 import pytest
 
-from odebench.products import claims
 from odebench.products.claims import Tables, evaluate
-
-
-@pytest.fixture()
-def reference(repo):
-    return claims.load_reference(repo / "paper" / "reference.yaml")
 
 
 def write_table(directory, name, rows):
@@ -46,6 +40,6 @@ def decide():
 
 
 @pytest.fixture()
-def spirals():
-    """``spirals(rnn, ode, std=0.01, n_seeds=3)``: table2_spirals.csv rows."""
+def table2_rows():
+    """``table2_rows(rnn, ode, std=0.01, n_seeds=3)``: rows of Table 2's csv."""
     return spiral_rows

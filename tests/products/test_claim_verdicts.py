@@ -70,9 +70,9 @@ def test_missing_table_makes_claim_inconclusive_naming_the_file(
 
 
 def test_missing_row_makes_claim_inconclusive_naming_the_row(
-    tmp_path, reference, write, decide, spirals
+    tmp_path, reference, write, decide, table2_rows
 ):
-    rows = [r for r in spirals(rnn=0.4, ode=0.15) if r["n_obs"] != 100]
+    rows = [r for r in table2_rows(rnn=0.4, ode=0.15) if r["n_obs"] != 100]
     write(tmp_path, "table2_spirals.csv", rows)
     row = decide("latent_ode_beats_rnn", tmp_path, reference)
     assert row["verdict"] == INCONCLUSIVE

@@ -2,7 +2,6 @@ import pandas as pd
 import pytest
 
 from odebench.core import artifacts
-from odebench.products.reference import load_reference
 from odebench.products.tables.mnist import table1
 
 REQUIRED_COLUMNS = [
@@ -28,11 +27,6 @@ def fake_run(tmp_path, model, seed, tol, error, status="completed"):
     path = tmp_path / metrics["arm"] / f"seed{seed}" / "metrics.json"
     artifacts.write_json(path, metrics)
     return path
-
-
-@pytest.fixture()
-def reference(repo):
-    return load_reference(repo / "paper" / "reference.yaml")
 
 
 @pytest.fixture()
