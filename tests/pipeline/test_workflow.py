@@ -189,7 +189,7 @@ def test_smoke_dag_writes_claims_and_the_report(smoke_dag):
     assert (results / "report.pdf").is_file() == (shutil.which("latexmk") is not None)
     claims = pd.read_csv(results / "claims.csv")
     assert len(claims) >= 13
-    assert set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
+    assert set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive", "untested"}
     assert (results / "report.md").read_text().startswith("# odebench report: budget `smoke`")
 
 

@@ -133,6 +133,12 @@ DATASETS: dict[str, Callable[[int, torch.Generator], torch.Tensor]] = {
 }
 
 
+def held_out_frame(name: str, n: int, seed: int) -> pd.DataFrame:
+    """``n`` samples of data set ``name`` drawn with ``seed``, as x, y columns (for figures)."""
+    points = dataset(name)(n, torch.Generator().manual_seed(seed))
+    return pd.DataFrame({"x": points[:, 0].numpy(), "y": points[:, 1].numpy()})
+
+
 def dataset(name: str) -> Callable[[int, torch.Generator], torch.Tensor]:
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")

@@ -66,7 +66,25 @@ def learned_densities(
 def flow_frames(
     inputs: Mapping[str, Sequence[Path]], reference: Any, settings: Any, out: Path
 ) -> None:
-    """Figure 5: samples and densities along each flow, from noise to data."""
+    """Figure 5: samples and densities along each flow, from noise to data, and the data.
+
+    The ``data`` rows are the held-out samples the runs are scored on (their first
+    ``frame_samples``), drawn again from the family's generator, so the figure shows
+    the flows against the data.
+    """
+    from odebench.cnf.densities import held_out_frame
+    from odebench.cnf.train import TEST_SEED
+
+    dirs = _dirs(inputs["frames"])
     keys = ("dataset", "model", "seed")
-    table = collect_run_tables(_dirs(inputs["frames"]), paths.FRAMES_CSV, keys)
+    table = collect_run_tables(dirs, paths.FRAMES_CSV, keys)
+    runs = {}
+    for run_dir in dirs:  # one sample of each data set, as large as the runs' frames
+        run = artifacts.read_json(run_dir / paths.CONFIG_JSON)
+        runs.setdefault(run["dataset"], run)
+    data = [held_out_frame(name, int(run["frame_samples"]), TEST_SEED)
+            .assign(fraction=1.0, kind="data", density=float("nan"), dataset=name,
+                    model="data", seed=-1)
+            for name, run in runs.items()]  # fmt: skip
+    table = pd.concat([table, *data], ignore_index=True)
     artifacts.write_text(out, table.to_csv(index=False, float_format=FLOAT_FORMAT))

@@ -623,7 +623,7 @@ def fig5_max_likelihood(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
     frames = t[registry.FIG5_FRAMES.name]
     flows = frames[frames["kind"].isin(["density", "sample"])]
-    data = frames[frames["kind"] == "data"]  # the training data, where the table has it
+    data = frames[frames["kind"] == "data"]  # the held-out data, where the table has it
     keys = list(dict.fromkeys(zip(flows["dataset"], flows["model"], strict=True)))
     fractions = sorted(flows["fraction"].unique())
     density_rows = flows[flows["kind"] == "density"]
@@ -697,7 +697,7 @@ def fig5_max_likelihood(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
                           label="the density grid's window, where samples leave it"))  # fmt: skip
     if len(data):
         handles.append(Line2D([], [], color="0.3", marker="o", linestyle="", markersize=3,
-                              label="training data (at 100%)"))  # fmt: skip
+                              label="held-out data (at 100%)"))  # fmt: skip
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=7)
     seed = sorted(flows["seed"].unique())[:1] if "seed" in flows else []
     seed_text = f" (seed {seed[0]})" if seed else ""

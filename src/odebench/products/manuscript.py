@@ -20,51 +20,108 @@ import os
 import shutil
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
 
 from odebench.core import artifacts
 from odebench.core.provenance import git_commit
-from odebench.products.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from odebench.products import registry
+from odebench.products.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, UNTESTED
 
 SOURCE = Path(__file__).resolve().parents[3] / "paper" / "manuscript.tex"
 BUILD_DIR = ".latex"
 
 
+#: LaTeX for the characters the claims' text uses beyond ASCII (pdflatex knows none of them).
+_UNICODE = {
+    "±": r"$\pm$", "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$", "→": r"$\to$",
+    "≈": r"$\approx$", "‖": r"$\|$", "–": "--", "—": "---", "²": r"$^2$", "½": r"$\frac12$",
+    "·": r"$\cdot$", "−": "-", "’": "'", "“": "``", "”": "''", "μ": r"$\mu$", "∝": r"$\propto$",
+    "≠": r"$\neq$", "∈": r"$\in$", "θ": r"$\theta$", "π": r"$\pi$", "Δ": r"$\Delta$",
+}  # fmt: skip
+
+
 def _tex(text: str) -> str:
-    """Plain text made safe for LaTeX (the claims' ids and verdicts are ASCII)."""
-    for char, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"),
-                          ("&", r"\&"), ("#", r"\#"), ("$", r"\$")):  # fmt: skip
-        text = text.replace(char, escaped)
-    return text
+    """Plain text made safe for pdflatex: special characters escaped, Unicode spelled out."""
+    escaped = []
+    for char in str(text):
+        if char in "\\_%&#${}":
+            escaped.append(r"\textbackslash{}" if char == "\\" else "\\" + char)
+        elif char in "^~":
+            escaped.append(r"\textasciicircum{}" if char == "^" else r"\textasciitilde{}")
+        elif char in _UNICODE:
+            escaped.append(_UNICODE[char])
+        elif ord(char) > 127:  # anything else: its closest ASCII, else dropped
+            escaped.append(unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode())
+        else:
+            escaped.append(char)
+    return "".join(escaped)
+
+
+def _is_paper(claims: pd.DataFrame) -> pd.Series:
+    return claims["paper_claim"].astype(str).str.lower().isin(("true", "1", "yes"))
 
 
 def numbers(claims: pd.DataFrame, budget: str) -> str:
-    """``numbers.tex``: every number the manuscript's text uses, as a macro."""
-    counts = claims["verdict"].value_counts()
+    """``numbers.tex``: every number the manuscript's text uses, as a macro.
+
+    The verdict counts are of the paper's own claims; ``NFurther`` counts the others.
+    """
+    paper = claims[_is_paper(claims)]
+    counts = paper["verdict"].value_counts()
     macros = {
         "Budget": budget,
         "Commit": git_commit()[:12],
-        "NClaims": str(len(claims)),
+        "NClaims": str(len(paper)),
         "NReproduced": str(counts.get(REPRODUCED, 0)),
         "NNotReproduced": str(counts.get(NOT_REPRODUCED, 0)),
         "NInconclusive": str(counts.get(INCONCLUSIVE, 0)),
+        "NUntested": str(counts.get(UNTESTED, 0)),
+        "NFurther": str(len(claims) - len(paper)),
     }
     return "".join(f"\\newcommand{{\\{k}}}{{{_tex(v)}}}\n" for k, v in macros.items())
 
 
+#: Columns of the verdict tables: number, claim, verdict, measured value, rule.
+_VERDICT_COLUMNS = r"r p{0.2\linewidth} l p{0.3\linewidth} p{0.33\linewidth}"
+
+
 def verdict_table(claims: pd.DataFrame) -> str:
-    """``verdicts.tex``: one row per claim, its id and verdict."""
-    rows = "\n".join(
-        f"{i} & \\texttt{{{_tex(c['claim_id'])}}} & {_tex(c['verdict'])} \\\\"
-        for i, (_, c) in enumerate(claims.iterrows(), start=1)
-    )
-    return (
-        "\\begin{tabular}{rll}\n\\toprule\nNo. & Claim & Verdict \\\\\n\\midrule\n"
-        + rows
-        + "\n\\bottomrule\n\\end{tabular}\n"
-    )
+    """``verdicts.tex``: the paper's claims, then the others, each with value and rule."""
+    numbers = pd.Series(range(1, len(claims) + 1), index=claims.index)
+    paper = _is_paper(claims)
+    blocks = []
+    for title, part in (
+        ("The paper's claims", paper),
+        ("Further claims (not the paper's)", ~paper),
+    ):
+        if not part.any():
+            continue
+        rows = "\n".join(
+            f"{numbers[i]} & \\texttt{{{_tex(c['claim_id'])}}} & {_tex(c['verdict'])} & "
+            f"{_tex(str(c['measured']))} & {_tex(str(c['rule']))} \\\\"
+            for i, c in claims[part].iterrows()
+        )
+        blocks.append(
+            f"\\subsection*{{{title}}}\n{{\\footnotesize\n\\begin{{longtable}}{{{_VERDICT_COLUMNS}}}\n"
+            "\\toprule\nNo. & Claim & Verdict & Measured & Rule \\\\\n\\midrule\n\\endhead\n"
+            + rows
+            + "\n\\bottomrule\n\\end{longtable}}\n"
+        )
+    return "\n".join(blocks)
+
+
+def products(budget_dir: Path) -> str:
+    """``products.tex``: the tables with documents and every figure, in the registry's order,
+    each figure captioned with its registry title (which names the paper's figure)."""
+    lines = [f"\\maybetable{{{name}}}" for name, table in registry.TABLES.items()
+             if table.documents]  # fmt: skip
+    lines += ["\\clearpage", "\\section*{Figures}"]
+    lines += [f"\\maybefigure{{{name}}}{{{_tex(figure.title)}.}}"
+              for name, figure in registry.FIGURES.items()]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def build(results: Path, out: Path, source: Path = SOURCE) -> Path:
@@ -78,6 +135,7 @@ def build(results: Path, out: Path, source: Path = SOURCE) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     artifacts.write_text(work / "numbers.tex", numbers(claims, results.name))
     artifacts.write_text(work / "verdicts.tex", verdict_table(claims))
+    artifacts.write_text(work / "products.tex", products(results))
     shutil.copyfile(source, work / "manuscript.tex")
     done = subprocess.run(
         [latexmk, "-pdf", "-interaction=nonstopmode", "-halt-on-error", "manuscript.tex"],

@@ -18,19 +18,21 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from odebench.core import artifacts
 from odebench.core.status import COMPLETED
 from odebench.pipeline import paths
 from odebench.products import registry
-from odebench.products.claims import VERDICTS
+from odebench.products.claims import UNTESTED, VERDICTS
+from odebench.products.reference import REFERENCE, load_reference
 from odebench.products.tables.formatting import markdown_table
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "paper" / "report_template.md"
@@ -74,33 +76,159 @@ def _number(value: Any) -> str:
     return _cell(value)
 
 
-def verdict_summary(claims: pd.DataFrame) -> str:
+def _given(value: Any) -> bool:
+    """Whether a claims.csv cell holds something (it is read without NaN: empty is "")."""
+    return _cell(value) not in ("", "–")
+
+
+def _is_paper(claims: pd.DataFrame) -> pd.Series:
+    """Whether each claim is the paper's own (claims.csv's ``paper_claim``, read as text)."""
+    return claims["paper_claim"].astype(str).str.lower().isin(("true", "1", "yes"))
+
+
+def _counts(claims: pd.DataFrame) -> str:
     counts = claims["verdict"].value_counts()
-    parts = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
-    return f"{len(claims)} claims: {parts}."
+    return ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
 
 
-def verdict_table(claims: pd.DataFrame) -> str:
+def verdict_summary(claims: pd.DataFrame) -> str:
+    """``The paper's 11 claims: 3 reproduced, ...; 4 further claims: ...``."""
+    paper = claims[_is_paper(claims)]
+    others = claims[~_is_paper(claims)]
+    text = f"The paper's {len(paper)} claims: {_counts(paper)}."
+    if len(others):
+        text += f" {len(others)} further claims (not the paper's): {_counts(others)}."
+    return text
+
+
+def verdict_table(claims: pd.DataFrame, numbers: Sequence[int] | None = None) -> str:
+    """The verdict table of ``claims``, numbered as in the rules below (``numbers``)."""
     header = ["#", "Claim", "Verdict", "Measured", "Paper", "Evidence"]
-    rows = [
-        [
-            str(i),
-            f"{_cell(c['statement'])} ({_cell(c['source'])})",
-            f"**{_cell(c['verdict'])}**",
-            _cell(c["measured"]),
-            _cell(c["paper_value"]),
-            _cell(c["evidence"]),
-        ]
-        for i, (_, c) in enumerate(claims.iterrows(), start=1)
-    ]
+    numbers = list(numbers) if numbers is not None else range(1, len(claims) + 1)
+    rows = []
+    for i, (_, c) in zip(numbers, claims.iterrows(), strict=True):
+        evidence = _cell(c["evidence"])
+        if c["verdict"] == UNTESTED and _given(c["testable_when"]):
+            evidence += f" What would test it: {_cell(c['testable_when'])}"
+        if _given(c["seeds_needed"]):
+            evidence += f" Seeds per arm the observed spread needs: {_cell(c['seeds_needed'])}."
+        rows.append([
+            str(i), f"{_cell(c['statement'])} ({_cell(c['source'])})",
+            f"**{_cell(c['verdict'])}**", _cell(c["measured"]), _cell(c["paper_value"]), evidence,
+        ])  # fmt: skip
     return markdown_table(header, rows)
 
 
+def verdict_tables(claims: pd.DataFrame) -> tuple[str, str]:
+    """The paper's claims, then the others (ablation, FFJORD, our findings), numbered on."""
+    numbers = pd.Series(range(1, len(claims) + 1), index=claims.index)
+    paper = _is_paper(claims)
+    others = claims[~paper]
+    other_table = verdict_table(others, numbers[~paper]) if len(others) else "No further claims.\n"
+    return verdict_table(claims[paper], numbers[paper]), other_table
+
+
 def rules(claims: pd.DataFrame) -> str:
-    return "\n".join(
-        f"{i}. `{c['claim_id']}`: {_cell(c['rule'])}"
-        for i, (_, c) in enumerate(claims.iterrows(), start=1)
-    )
+    """Each claim's rule, when the run can test it, and how far its verdict is from flipping."""
+    lines = []
+    for i, (_, c) in enumerate(claims.iterrows(), start=1):
+        line = f"{i}. `{c['claim_id']}` ({_cell(c['origin'])}): {_cell(c['rule'])}"
+        if _given(c["testable_when"]):
+            line += f" *Testable when:* {_cell(c['testable_when'])}"
+        if _given(c["sensitivity"]):
+            line += f" *Sensitivity:* {_cell(c['sensitivity'])}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+# -- the summary ------------------------------------------------------------------------
+
+
+def _read(tables_dir: Path, table: registry.Table) -> pd.DataFrame | None:
+    path = tables_dir / table.csv
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def _table1_headline(table: pd.DataFrame, paper_tol: float) -> str:
+    """Each model's test error at the paper's tolerance against the paper's number."""
+    rows = table[table["tol"].isna() | np.isclose(table["tol"], paper_tol)]
+    parts = [
+        f"{r.label} {r.test_error_pct_mean:.2f}% against {r.paper_test_error_pct:.2f}% "
+        f"({r.test_error_pct_mean - r.paper_test_error_pct:+.2f} pp, n = {r.n_seeds})"
+        for r in rows.itertuples()
+        if pd.notna(r.paper_test_error_pct) and pd.notna(r.test_error_pct_mean)
+    ]
+    first = table.iloc[0]
+    return (f"Table 1 (MNIST test error, {first['epochs']} of the paper's 160 epochs): "
+            + "; ".join(parts) + ".")  # fmt: skip
+
+
+def _table2_headline(table: pd.DataFrame) -> str:
+    """The latent ODE's extrapolation RMSE against the paper's, as a ratio."""
+    rows = table[(table["model"] == "latent_ode") & table["paper_rmse"].notna()]
+    parts = [
+        f"n = {r.n_obs}: {r.rmse_mean:.3f} against {r.paper_rmse:.4f} "
+        f"(×{r.rmse_mean / r.paper_rmse:.1f}, n = {r.n_seeds})"
+        for r in rows.itertuples()
+    ]
+    return "Table 2 (latent ODE extrapolation RMSE): " + "; ".join(parts) + "."
+
+
+def summary(results: Path, claims: pd.DataFrame, reference: Mapping[str, Any]) -> str:
+    """The report's opening paragraph: verdict counts, headline numbers, what the run cost."""
+    tables = results / "tables"
+    lines = [f"At budget `{results.name}`: {verdict_summary(claims)}"]
+    table1 = _read(tables, registry.TABLE1)
+    if table1 is not None and len(table1):
+        paper_tol = float(reference["tolerances"]["classification"])
+        lines.append(_table1_headline(table1, paper_tol))
+    table2 = _read(tables, registry.TABLE2)
+    if table2 is not None and len(table2):
+        lines.append(_table2_headline(table2))
+    runs = load_runs(results)
+    if not runs.empty:
+        wall = pd.to_numeric(runs["wall_seconds"], errors="coerce")
+        per_family = wall.groupby(runs["family"]).sum() / 60
+        lines.append(
+            f"Cost: {len(runs)} runs, {wall.sum() / 60:.0f} minutes of run time summed over "
+            "them (" + ", ".join(f"{f} {m:.0f}" for f, m in per_family.items()) + "); "
+            "Snakemake ran some side by side, so the DAG's elapsed time is shorter."
+        )
+    return "\n\n".join(lines)
+
+
+# -- per-seed values --------------------------------------------------------------------
+
+#: Run family -> the headline metric whose per-seed values the report lists, and its name.
+PER_SEED = {
+    "mnist": ("test_error_pct", "test error %"),
+    "spirals": ("rmse", "extrapolation RMSE"),
+    "cnf_density": ("kl", "KL(q‖p), nats"),
+    "cnf_likelihood": ("test_nll", "test NLL, nats"),
+}
+#: Arms with this many seeds or fewer list every seed's value.
+PER_SEED_MAX_N = 5
+
+
+def per_seed_section(results: Path) -> str:
+    """Every seed's headline value, for arms with few seeds: means over 2 seeds hide a lot."""
+    runs = load_runs(results)
+    if runs.empty:
+        return "No run's `metrics.json` under `runs/`."
+    rows = []
+    for family, (_, label) in PER_SEED.items():
+        for arm, group in runs[runs["family"] == family].groupby("arm", sort=False):
+            if len(group) > PER_SEED_MAX_N:
+                continue
+            values = "; ".join(
+                f"seed {r.seed}: {_number(r.value)}" + ("" if r.status == COMPLETED
+                                                        else f" ({r.status})")
+                for r in group.sort_values("seed").itertuples()
+            )  # fmt: skip
+            rows.append([family, arm, label, str(len(group)), values])
+    if not rows:
+        return f"Every arm has more than {PER_SEED_MAX_N} seeds."
+    return markdown_table(["family", "arm", "metric", "n", "per seed"], rows)
 
 
 def _demote(markdown: str, levels: int = 2) -> str:
@@ -167,7 +295,9 @@ def load_runs(results: Path) -> pd.DataFrame:
             {
                 "path": path,
                 "family": path.parents[2].name,
+                "arm": path.parents[1].name,
                 "seed": metrics.get("seed"),
+                "value": metrics.get(PER_SEED.get(path.parents[2].name, ("",))[0]),
                 "status": metrics.get("status", ""),
                 "wall_seconds": metrics.get("wall_seconds"),
                 "git_commit": provenance.get("git_commit"),
@@ -205,21 +335,24 @@ def provenance_section(results: Path) -> str:
         if group["iterations"].notna().any():
             length.append(f"iterations {_values(group['iterations'])}")
         families.append(
-            [family, str(len(group)), str(completed), "; ".join(length) or "–",
-             f"{wall:.0f}", f"{wall / 60:.1f}"]
+            [family, str(len(group)), str(completed), _values(group["seed"]),
+             "; ".join(length) or "–", _values(group["git_commit"]), f"{wall:.0f}",
+             f"{wall / 60:.1f}"]
         )  # fmt: skip
     total = pd.to_numeric(runs["wall_seconds"], errors="coerce").sum()
     families.append(["**all**", str(len(runs)), str(int((runs["status"] == COMPLETED).sum())),
-                     "", f"{total:.0f}", f"{total / 60:.1f}"])  # fmt: skip
+                     "", "", "", f"{total:.0f}", f"{total / 60:.1f}"])  # fmt: skip
     table = markdown_table(
-        ["family", "runs", "completed", "length", "wall s (sum)", "wall min (sum)"], families
-    )
+        ["family", "runs", "completed", "seeds", "length", "git commit", "wall s (sum)",
+         "wall min (sum)"],
+        families,
+    )  # fmt: skip
     example = runs.iloc[0]
     packages = example["provenance"].get("packages") or {}
     lines = [
         f"- Budget: `{budget}`.",
-        f"- Seeds: {_values(runs['seed'])}.",
-        f"- Git commits of the runs: {_values(runs['git_commit'])}.",
+        "- Seeds and the git commit that produced each family's runs: see the table below "
+        "(a commit ending in `-dirty` had uncommitted changes).",
         f"- Devices: {_values(runs['device'])}; torch threads per run: {_values(runs['threads'])}.",
         "- Packages: " + ", ".join(f"{k} {v}" for k, v in packages.items()) + ".",
     ]
@@ -271,7 +404,7 @@ def landing_page(claims: pd.DataFrame, budget: str) -> str:
 # -- rendering --------------------------------------------------------------------------
 
 
-def render(results: Path, template: Path = TEMPLATE) -> str:
+def render(results: Path, template: Path = TEMPLATE, reference: Path = REFERENCE) -> str:
     """The report of ``results`` (a ``results/<budget>`` directory) as Markdown."""
     results = Path(results)
     claims_csv = results / "claims.csv"
@@ -280,11 +413,14 @@ def render(results: Path, template: Path = TEMPLATE) -> str:
             f"{claims_csv} is missing; run python -m odebench.products.claims first"
         )
     claims = pd.read_csv(claims_csv, keep_default_na=False)
+    paper_table, other_table = verdict_tables(claims)
     text = Template(Path(template).read_text()).substitute(
         budget=results.name,
-        verdict_summary=verdict_summary(claims),
-        verdict_table=verdict_table(claims).rstrip(),
+        summary=summary(results, claims, load_reference(reference)),
+        paper_verdicts=paper_table.rstrip(),
+        other_verdicts=other_table.rstrip(),
         rules=rules(claims),
+        per_seed=per_seed_section(results).rstrip(),
         tables=tables_section(results / "tables"),
         figures=figures_section(results / "figures"),
         provenance=provenance_section(results),

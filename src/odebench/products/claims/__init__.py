@@ -1,17 +1,21 @@
-"""The paper's claims, each decided by code from the aggregated tables.
+"""The paper's claims, and the ones beside it, each decided by code from the aggregated tables.
 
-:data:`CLAIMS` maps a claim's id to a :class:`Claim`: what the paper says, the
-rule that decides it, and a function that reads only tables under a tables
-directory and returns what was measured and the verdict. A verdict is
-``reproduced``, ``not reproduced`` or ``inconclusive``; a claim whose table is
-missing, or lacks the rows it needs, is inconclusive and its evidence names the
-file and the rows, so the claims table builds on any subset of the products.
+:data:`CLAIMS` maps a claim's id to a :class:`Claim`: where it comes from (``origin``:
+the paper, the stem-only ablation, FFJORD, or our own findings; only the paper's count
+in its tally), what it says, the rule that decides it, the products it reads and the
+conditions under which a run can test it, and a function that reads only tables under
+a tables directory and returns what was measured and the verdict.
+
+A verdict is one of :data:`VERDICTS`: ``untested`` when the run cannot test the claim
+(a product or row is missing, too little training, the wrong solver family, too few
+seeds; the evidence says why and ``testable_when`` what would test it),
+``inconclusive`` when it is tested but an interval straddles the margin (with the
+seeds per arm the observed spread would need), otherwise ``reproduced`` or ``not
+reproduced``; every decided claim says how far it is from flipping (``sensitivity``).
 
 Published values come from ``paper/reference.yaml`` (section ``claims`` and the
-tables' sections); measured values only from the tables. Comparisons of two
-arms use a Welch confidence interval over seeds (:func:`welch_difference`): with
-one seed, or without a std, there is no interval and the verdict is
-inconclusive, because with so few seeds a difference is not evidence.
+tables' sections); measured values only from the tables. Comparisons of two arms use
+a Welch confidence interval over seeds (:func:`welch_difference`).
 
 :mod:`~odebench.products.claims.verdicts` holds that machinery; the claims sit in
 one module per experiment family: :mod:`~odebench.products.claims.mnist`,
@@ -33,28 +37,45 @@ import yaml
 
 from odebench.core import artifacts
 from odebench.products.claims.verdicts import (
+    ABLATION,
     CLAIMS,
     COLUMNS,
+    FFJORD,
     INCONCLUSIVE,
     LEVEL,
+    MIN_SEEDS,
     NOT_REPRODUCED,
+    ORIGINS,
+    OURS,
+    PAPER,
     REPRODUCED,
+    UNTESTED,
     VERDICTS,
     Claim,
+    Comparison,
+    Condition,
     Difference,
     Finding,
-    Inconclusive,
     ReferenceMissing,
     Summary,
     Tables,
+    Untested,
     above_zero,
     all_of,
     claim,
+    clopper_pearson,
+    compare_above,
+    compare_not_worse,
+    compare_within,
     evaluate,
     evaluate_all,
+    has_rows,
     loglog_slope,
+    min_seeds,
+    min_training,
     not_worse,
     reference_value,
+    seeds_needed,
     summary,
     welch_difference,
     within_margin,
@@ -68,11 +89,13 @@ from odebench.products.claims import mnist, spirals, cnf
 # isort: on
 
 __all__ = [
-    "CLAIMS", "COLUMNS", "INCONCLUSIVE", "LEVEL", "NOT_REPRODUCED", "REPRODUCED", "VERDICTS",
-    "Claim", "Difference", "Finding", "Inconclusive", "ReferenceMissing", "Summary", "Tables",
-    "above_zero", "all_of", "claim", "cnf", "evaluate", "evaluate_all", "load_reference",
-    "loglog_slope", "main", "mnist", "not_worse", "reference_value", "spirals", "summary",
-    "welch_difference", "within_margin",
+    "ABLATION", "CLAIMS", "COLUMNS", "FFJORD", "INCONCLUSIVE", "LEVEL", "MIN_SEEDS",
+    "NOT_REPRODUCED", "ORIGINS", "OURS", "PAPER", "REPRODUCED", "UNTESTED", "VERDICTS", "Claim",
+    "Comparison", "Condition", "Difference", "Finding", "ReferenceMissing", "Summary", "Tables",
+    "Untested", "above_zero", "all_of", "claim", "clopper_pearson", "cnf", "compare_above",
+    "compare_not_worse", "compare_within", "evaluate", "evaluate_all", "has_rows",
+    "load_reference", "loglog_slope", "main", "min_seeds", "min_training", "mnist", "not_worse",
+    "reference_value", "seeds_needed", "spirals", "summary", "welch_difference", "within_margin",
 ]  # fmt: skip
 
 
@@ -91,8 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ReferenceMissing, yaml.YAMLError) as err:
         print(f"odebench.claims: error: {err}", file=sys.stderr)
         return 1
-    artifacts.write_records(args.out, COLUMNS, table.to_dict("records"))
-    counts = table["verdict"].value_counts()
+    records = table.to_dict("records")
+    for record in records:  # true / false in the csv, as the output contract spells it
+        record["paper_claim"] = str(bool(record["paper_claim"])).lower()
+    artifacts.write_records(args.out, COLUMNS, records)
+    paper = table[table["paper_claim"].astype(bool)]
+    counts = paper["verdict"].value_counts()
     summary_line = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
-    print(f"wrote {args.out}: {len(table)} claims ({summary_line})", file=sys.stderr)
+    print(
+        f"wrote {args.out}: {len(table)} claims; the paper's {len(paper)}: {summary_line}",
+        file=sys.stderr,
+    )
     return 0

@@ -21,6 +21,8 @@ from odebench.products.tables.formatting import (
     write_product,
 )
 
+#: Rezende & Mohamed (2015)'s names of the target energies.
+ENERGY_NAMES = {"ring": "U1", "wave": "U2", "split_wave": "U3", "step_wave": "U4"}
 FLOW_LABELS = {"nf": "planar NF (K layers)", "cnf": "planar CNF (M units)"}
 FLOW_METRICS = ("kl", "test_nll", "nfe_forward", "nfe_backward", "test_nfe",
                 "seconds_per_iteration", "params", "wall_seconds")  # fmt: skip
@@ -71,8 +73,9 @@ def cnf_density_matching(
         ),
         "KL(q‖p) = E_q[log q + U] + log Z on held-out flow samples, with log Z of each target "
         "computed on a grid, so 0 is a perfect fit; mean ± std (ddof=1) over n seeds.",
-        "Targets: the energies U1 (ring), U2 (wave), U3 (split_wave), U4 (step_wave) of "
-        "Rezende & Mohamed (2015); the waves are confined by a soft wall (z1/4)^8.",
+        "Targets: the energies "
+        + ", ".join(f"{ENERGY_NAMES[t]} ({t})" for t in dict.fromkeys(table["target"]))
+        + " of Rezende & Mohamed (2015); the waves are confined by a soft wall (z1/4)^8.",
         f"The paper ({paper['source']}) shows Figure 4 as images only: "
         + paper["density_training"].strip(),
     ]

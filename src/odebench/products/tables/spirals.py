@@ -41,9 +41,32 @@ def table2_frame(metrics_files: Sequence[Path], reference: dict[str, Any]) -> pd
     table["rmse_diff"] = table["rmse_mean"] - table["paper_rmse"]
     for key in ("tol", "solver", "gradient", "iterations", "budget", "lr"):
         table[key] = runs[f"config_{key}"].iloc[0]
+    # Settings older runs did not record read as the defaults they ran with.
+    for key, default in (("lr_schedule", "constant"), ("grad_clip", None)):
+        column = f"config_{key}"
+        table[key] = runs[column].iloc[0] if column in runs else default
     table["n_train"] = runs["n_train"].iloc[0]
     table["n_test"] = runs["n_test"].iloc[0]
     return table
+
+
+#: What NFE-B means under each gradient mode of the latent ODE.
+BACKWARD_NOTES = {
+    "direct": "Gradients backpropagate through the solver's operations, so the backward pass "
+    "calls the dynamics 0 times.",
+    "adjoint": "The adjoint's backward pass solves between every pair of consecutive output "
+    "times, hence many more evaluations than the forward pass.",
+}
+
+
+def _schedule(first: pd.Series) -> str:
+    """``cosine decay, gradient norm clipped at 10``: the schedule the runs trained with."""
+    schedule = f"{first['lr_schedule']} learning-rate schedule"
+    if first["lr_schedule"] == "cosine":
+        schedule = "cosine decay of the learning rate to 0"
+    clip = first["grad_clip"]
+    clipped = "no gradient clipping" if pd.isna(clip) else f"gradient norm clipped at {clip:g}"
+    return f"{schedule}, {clipped}"
 
 
 def table2_markdown(table: pd.DataFrame, reference: dict[str, Any]) -> str:
@@ -64,8 +87,9 @@ def table2_markdown(table: pd.DataFrame, reference: dict[str, Any]) -> str:
     sequences_tol = reference["tolerances"]["sequences"]
     notes = [
         f"Budget `{first['budget']}`: {first['n_train']} training and {first['n_test']} held-out "
-        f"spirals, {first['iterations']} full-batch Adam iterations (lr {first['lr']}); mean ± "
-        "std (ddof=1) over n seeds. Seeds also redraw which points each trajectory keeps.",
+        f"spirals, {first['iterations']} full-batch Adam iterations (lr {first['lr']}, "
+        f"{_schedule(first)}); mean ± std (ddof=1) over n seeds. Seeds also redraw which "
+        "points each trajectory keeps.",
         "RMSE: root mean squared error of the 100 points after the observed window "
         "(extrapolation), against the noise-free trajectory, over every held-out spiral. "
         "RMSE on window: the latent ODE's reconstruction of all 100 window points, the RNNs' "
@@ -74,8 +98,7 @@ def table2_markdown(table: pd.DataFrame, reference: dict[str, Any]) -> str:
         f"gradients by `{first['gradient']}`; the paper used {sequences_tol:g}"
         + (" (this budget loosens it to fit its time)." if first["tol"] != sequences_tol else "."),
         "NFE-F / NFE-B: dynamics evaluations per training iteration (last tenth of training). "
-        "The adjoint's backward pass solves between every pair of consecutive output times, "
-        "hence many more evaluations than the forward pass.",
+        + BACKWARD_NOTES.get(first["gradient"], ""),
         "RNN + time gaps has no paper value. The paper's numbers: "
         + reference["table2_spirals"]["source"]
         + ".",
