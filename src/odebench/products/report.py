@@ -177,7 +177,7 @@ def _table2_headline(table: pd.DataFrame) -> str:
 def summary(results: Path, claims: pd.DataFrame, reference: Mapping[str, Any]) -> str:
     """The report's opening paragraph: verdict counts, headline numbers, what the run cost."""
     tables = results / "tables"
-    lines = [f"At budget `{results.name}`: {verdict_summary(claims)}"]
+    lines = [f"Budget `{results.name}`. {verdict_summary(claims)}"]
     table1 = _read(tables, registry.TABLE1)
     if table1 is not None and len(table1):
         paper_tol = float(reference["tolerances"]["classification"])
@@ -322,6 +322,14 @@ def _values(series: pd.Series) -> str:
     return ", ".join(values) if values else "–"
 
 
+def _short_commit(commit: Any) -> Any:
+    """``65cc8cab88a8-dirty``: a commit's first 12 characters, and whether the tree was dirty."""
+    if not isinstance(commit, str):
+        return commit
+    sha, dirty, _ = commit.partition("-dirty")
+    return sha[:12] + dirty
+
+
 def provenance_section(results: Path) -> str:
     runs = load_runs(results)
     budget = results.name
@@ -336,7 +344,8 @@ def provenance_section(results: Path) -> str:
             length.append(f"iterations {_values(group['iterations'])}")
         families.append(
             [family, str(len(group)), str(completed), _values(group["seed"]),
-             "; ".join(length) or "–", _values(group["git_commit"]), f"{wall:.0f}",
+             "; ".join(length) or "–", _values(group["git_commit"].map(_short_commit)),
+             f"{wall:.0f}",
              f"{wall / 60:.1f}"]
         )  # fmt: skip
     total = pd.to_numeric(runs["wall_seconds"], errors="coerce").sum()
