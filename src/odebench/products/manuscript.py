@@ -85,7 +85,12 @@ def numbers(claims: pd.DataFrame, budget: str) -> str:
 
 
 #: Columns of the verdict tables: number, claim, verdict, measured value, rule.
-_VERDICT_COLUMNS = r"r p{0.2\linewidth} l p{0.3\linewidth} p{0.33\linewidth}"
+_VERDICT_COLUMNS = r"r p{0.17\linewidth} p{0.09\linewidth} p{0.27\linewidth} p{0.33\linewidth}"
+
+
+def _breakable(identifier: str) -> str:
+    """A claim id that LaTeX may break after each underscore (ids are long, columns narrow)."""
+    return _tex(identifier).replace(r"\_", r"\_\allowbreak{}")
 
 
 def verdict_table(claims: pd.DataFrame) -> str:
@@ -100,7 +105,7 @@ def verdict_table(claims: pd.DataFrame) -> str:
         if not part.any():
             continue
         rows = "\n".join(
-            f"{numbers[i]} & \\texttt{{{_tex(c['claim_id'])}}} & {_tex(c['verdict'])} & "
+            f"{numbers[i]} & \\texttt{{{_breakable(c['claim_id'])}}} & {_tex(c['verdict'])} & "
             f"{_tex(str(c['measured']))} & {_tex(str(c['rule']))} \\\\"
             for i, c in claims[part].iterrows()
         )
