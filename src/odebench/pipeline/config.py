@@ -120,10 +120,11 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("seeds", "tolerances"):
         if config.get(key) is not None:
             resolved[key] = list(config[key])
-    # The CNF runs are cheap enough for more seeds than the budget's; a top-level
-    # ``seeds`` override still applies to every family.
-    if config.get("seeds") is not None or resolved["cnf"].get("seeds") is None:
-        resolved["cnf"]["seeds"] = list(resolved["seeds"])
+    # The CNF and spirals runs are cheap enough for more seeds than the budget's; a
+    # top-level ``seeds`` override still applies to every family.
+    for family in ("cnf", "spirals"):
+        if config.get("seeds") is not None or resolved[family].get("seeds") is None:
+            resolved[family]["seeds"] = list(resolved["seeds"])
     resolved["device"] = config["device"]
     resolved["threads"] = config["threads"]
     resolved["data"] = dict(config["data"])
@@ -175,7 +176,7 @@ def spirals_run(resolved: Mapping[str, Any], model: str, n_obs: int, seed: int) 
     spec = resolved["spirals"]
     if model not in spec["models"]:
         raise ConfigError(f"invalid config: spirals model {model!r} is not one of {spec['models']}")
-    run = {k: v for k, v in spec.items() if k not in ("models", "n_obs", "data")}
+    run = {k: v for k, v in spec.items() if k not in ("models", "n_obs", "data", "seeds")}
     run.update(
         family="spirals",
         budget=resolved["budget"],

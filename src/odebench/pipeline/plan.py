@@ -28,6 +28,10 @@ TABLE_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The models Figure 8 draws, in panel order.
+FIGURE8_MODELS = ("rnn", "rnn_dt", "latent_ode")
+
+
 def _json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
 
@@ -99,9 +103,12 @@ class Plan:
         return str(paths.run_dir(self.budget, family, arm, "{seed}"))
 
     def seeds(self, family: str) -> list[int]:
-        """Training seeds of ``family``: the CNF families may have more than the budget's."""
+        """Training seeds of ``family``: the CNF and spirals runs may have more than the
+        budget's."""
         if family.startswith("cnf_"):
             return self.run["cnf"]["seeds"]
+        if family == "spirals":
+            return self.run["spirals"]["seeds"]
         return self.run["seeds"]
 
     def run_dirs(self, family: str, select: str = "all") -> list[str]:
@@ -144,11 +151,13 @@ class Plan:
         return configuration.cnf_likelihood_run(self.run, dataset, model, int(wildcards.seed))
 
     def _figure8_runs(self, family: str) -> list[tuple[str, int]]:
-        """Figure 8's runs: the RNN and the latent ODE at the fewest observations, first seed."""
+        """Figure 8's runs: both RNNs and the latent ODE at the fewest and the most
+        observations, first seed (the paper draws its figure at several n)."""
         spirals = self.run["spirals"]
-        n_obs = min(spirals["n_obs"])
+        counts = sorted({min(spirals["n_obs"]), max(spirals["n_obs"])})
         return [(paths.spirals_arm(model, n_obs), self.seeds(family)[0])
-                for model in ("rnn", "latent_ode") if model in spirals["models"]]  # fmt: skip
+                for n_obs in counts for model in FIGURE8_MODELS
+                if model in spirals["models"]]  # fmt: skip
 
     def runtime_min(self, family: str) -> int:
         """Generous wall-time request of one training job, for cluster schedulers."""

@@ -387,6 +387,8 @@ SEQUENCE_LABELS = {"rnn": "RNN", "rnn_dt": "RNN given the time gaps", "latent_od
 
 
 def fig8_spirals(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
+    """One row per number of observations: each model's reconstruction and extrapolation
+    of the same held-out spirals, then the latent ODE's latent paths."""
     plt, sns = _pyplot()
     from matplotlib.lines import Line2D
 
@@ -395,51 +397,62 @@ def fig8_spirals(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     models = [m for m in SEQUENCE_LABELS if m in present]
     models += sorted(present - set(models))
     latent = table[table["kind"] == "latent"]
+    counts = sorted(int(n) for n in table["n_obs"].dropna().unique()) or [0]
     panels = len(models) + int(not latent.empty)
-    fig, axes = plt.subplots(1, max(panels, 1), figsize=(4.6 * max(panels, 1), 5.2),
-                             squeeze=False, layout="constrained")  # fmt: skip
-    axes = axes[0]
+    fig, grid_axes = plt.subplots(len(counts), max(panels, 1), squeeze=False,
+                                  figsize=(4.2 * max(panels, 1), 4.4 * len(counts) + 0.6),
+                                  layout="constrained")  # fmt: skip
     spirals = sorted(table["spiral"].unique())
     colors = dict(zip(spirals, sns.color_palette("colorblind", max(len(spirals), 1)),
                       strict=False))  # fmt: skip
     space = table[table["kind"] != "latent"]
     # One window for every data-space panel, so they compare at a glance.
+    window = (-1.0, 1.0)
     if not space.empty:
         lo = min(space["x"].min(), space["y"].min())
         hi = max(space["x"].max(), space["y"].max())
         pad = 0.05 * (hi - lo) or 1.0
         window = (lo - pad, hi + pad)
-    letters = "abcdefgh"
-    for k, (ax, model) in enumerate(zip(axes, models, strict=False)):
-        rows = table[table["model"] == model]
-        for spiral, group in rows.groupby("spiral"):
-            color = colors[spiral]
-            part = {kind: g.sort_values("t") for kind, g in group.groupby("kind")}
-            if "truth" in part:
-                ax.plot(part["truth"]["x"], part["truth"]["y"], color=color, lw=3.5, alpha=0.25,
-                        solid_capstyle="round")  # fmt: skip
-            if "observed" in part:
-                ax.scatter(part["observed"]["x"], part["observed"]["y"], s=9, color=color,
-                           edgecolor="black", linewidth=0.3, zorder=3)  # fmt: skip
-            if "reconstruction" in part:
-                ax.plot(part["reconstruction"]["x"], part["reconstruction"]["y"], color=color,
-                        lw=1.4)  # fmt: skip
-            if "extrapolation" in part:
-                ax.plot(part["extrapolation"]["x"], part["extrapolation"]["y"], color=color,
-                        lw=1.4, linestyle="--")  # fmt: skip
-        n_obs = ", ".join(f"{int(n)}" for n in sorted(rows["n_obs"].dropna().unique()))
-        ax.set_title(f"({letters[k]}) {SEQUENCE_LABELS.get(model, model)}, {n_obs} observations",
-                     fontsize=9)  # fmt: skip
-        ax.set(xlabel="x", ylabel="y", xlim=window, ylim=window)
-        ax.set_aspect("equal", adjustable="box")
-    if not latent.empty:
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    for axes, n_obs in zip(grid_axes, counts, strict=True):
+        at_n = table[table["n_obs"] == n_obs] if n_obs else table
+        for ax, model in zip(axes, models, strict=False):
+            rows = at_n[at_n["model"] == model]
+            if rows.empty:
+                _no_data(ax, f"no {SEQUENCE_LABELS.get(model, model)} run at n = {n_obs}")
+                continue
+            for spiral, group in rows.groupby("spiral"):
+                color = colors[spiral]
+                part = {kind: g.sort_values("t") for kind, g in group.groupby("kind")}
+                if "truth" in part:
+                    ax.plot(part["truth"]["x"], part["truth"]["y"], color=color, lw=3.5,
+                            alpha=0.25, solid_capstyle="round")  # fmt: skip
+                if "observed" in part:
+                    ax.scatter(part["observed"]["x"], part["observed"]["y"], s=9, color=color,
+                               edgecolor="black", linewidth=0.3, zorder=3)  # fmt: skip
+                if "reconstruction" in part:
+                    ax.plot(part["reconstruction"]["x"], part["reconstruction"]["y"],
+                            color=color, lw=1.4)  # fmt: skip
+                if "extrapolation" in part:
+                    ax.plot(part["extrapolation"]["x"], part["extrapolation"]["y"], color=color,
+                            lw=1.4, linestyle="--")  # fmt: skip
+            ax.set_title(f"({next(letters)}) {SEQUENCE_LABELS.get(model, model)}, "
+                         f"{n_obs} observations", fontsize=9)  # fmt: skip
+            ax.set(xlabel="x", ylabel="y", xlim=window, ylim=window)
+            ax.set_aspect("equal", adjustable="box")
+        if latent.empty:
+            continue
         ax = axes[panels - 1]
         # The latent path splits where the data-space panels do: reconstruction, then
         # extrapolation (the last observation where a run wrote no reconstruction).
-        ode = table[table["model"] == "latent_ode"]
+        ode = at_n[at_n["model"] == "latent_ode"]
         inside_kind = "reconstruction" if (ode["kind"] == "reconstruction").any() else "observed"
         window_end = ode[ode["kind"] == inside_kind]
-        for spiral, group in latent.groupby("spiral"):
+        paths = at_n[at_n["kind"] == "latent"]
+        if paths.empty:
+            _no_data(ax, f"no latent ODE run at n = {n_obs}")
+            continue
+        for spiral, group in paths.groupby("spiral"):
             group = group.sort_values("t")
             seen = window_end.loc[window_end["spiral"] == spiral, "t"]
             split = seen.max() if len(seen) else group["t"].max()
@@ -449,7 +462,8 @@ def fig8_spirals(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
             ax.plot(after["x"], after["y"], color=colors[spiral], lw=1.4, linestyle="--")
             ax.scatter(group["x"].iloc[:1], group["y"].iloc[:1], color=colors[spiral], s=30,
                        marker="o", edgecolor="black", zorder=3)  # fmt: skip
-        ax.set_title(f"({letters[panels - 1]}) Latent ODE's latent trajectories", fontsize=9)
+        ax.set_title(f"({next(letters)}) Latent ODE's latent trajectories, {n_obs} "
+                     "observations", fontsize=9)  # fmt: skip
         ax.set(xlabel="latent principal axis 1", ylabel="latent principal axis 2")
     grey = "0.35"
     handles = [
