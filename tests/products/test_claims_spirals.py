@@ -63,3 +63,14 @@ def test_latent_ode_worse_at_one_n_is_said_against_the_claim(
     assert row["verdict"] == INCONCLUSIVE
     assert "n = 100: RNN minus latent ODE: difference -0.01" in row["evidence"]
     assert "the point estimate is below zero (against the claim)" in row["evidence"]
+
+
+def test_a_latent_ode_still_improving_at_the_end_of_training_is_untested(
+    tmp_path, reference, write, decide, table2_rows
+):
+    write(tmp_path, "table2_spirals.csv", table2_rows(rnn=0.4, ode=0.9, gain=0.2))
+    row = decide("latent_ode_beats_rnn", tmp_path, reference)
+    assert row["verdict"] == UNTESTED
+    assert "still improving at the end of training" in row["evidence"]
+    assert "latent_ode n = 30: 20%" in row["evidence"]
+    assert "converged" in row["testable_when"]

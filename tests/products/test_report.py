@@ -123,8 +123,9 @@ def test_a_csv_only_table_is_rendered_as_markdown(cpu_results):
 def test_provenance_sums_wall_time_per_family(rendered, cpu_results):
     metrics = list(cpu_results.glob("runs/spirals/*/seed*/metrics.json"))
     total = sum(pd.read_json(m, typ="series")["wall_seconds"] for m in metrics)
-    assert re.search(rf"\| spirals \| {len(metrics)} \| {len(metrics)} \| 0, 1 \| .* \| {total:.0f} \|",
-                     rendered)  # fmt: skip
+    seeds = ", ".join(sorted({str(pd.read_json(m, typ="series")["seed"]) for m in metrics}))
+    assert re.search(rf"\| spirals \| {len(metrics)} \| {len(metrics)} \| {seeds} \| .* "
+                     rf"\| {total:.0f} \|", rendered)  # fmt: skip
     assert '"git_commit":' in rendered.split("## Provenance")[1]
 
 

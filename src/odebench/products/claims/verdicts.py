@@ -516,6 +516,35 @@ def has_rows(table: str, requirement: str, why: str, **where: Any) -> Condition:
     return Condition(lambda reference: requirement, unmet)
 
 
+def converged(table: str, column: str, limit: float, **where: Any) -> Condition:
+    """Every compared arm's ``column`` (a loss still falling at the end of training, as a
+    fraction) at most ``limit``: a model still improving is not the model the paper
+    compares."""
+
+    def unmet(tables: Tables, reference: Mapping[str, Any]) -> str | None:
+        rows = tables.rows(table, [column], **where)
+        gains = pd.to_numeric(rows[column], errors="coerce")
+        still = rows[gains > limit]
+        if still.empty:
+            return None
+        worst = ", ".join(
+            f"{r['model']} n = {r['n_obs']}: {100 * float(r[column]):.0f}%"
+            for _, r in still.iterrows()
+        )  # fmt: skip
+        return (
+            f"still improving at the end of training: the validation loss fell by more than "
+            f"{limit:.0%} over the last quarter of training for {worst}"
+        )
+
+    return Condition(
+        lambda reference: (
+            f"every compared arm converged (validation loss falling by at most "
+            f"{limit:.0%} over the last quarter of training: more iterations)"
+        ),
+        unmet,
+    )
+
+
 # -- the registry ---------------------------------------------------------------------
 
 

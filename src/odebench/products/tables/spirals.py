@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from odebench.core.status import COMPLETED
+from odebench.pipeline.paths import HISTORY_CSV
 from odebench.products.aggregate import load_runs, summarise
 from odebench.products.claims.verdicts import Difference, Summary, welch_difference
 from odebench.products.tables.formatting import (
@@ -39,6 +40,26 @@ def _per_seed(runs: pd.DataFrame, metric: str) -> pd.Series:
         lambda g: ";".join(f"{int(s)}:{v:.6g}" for s, v in zip(g["seed"], g[metric], strict=True)),
         include_groups=False,
     )
+
+
+def _last_quarter_gain(run_dir: Path) -> float:
+    """How much a run's validation loss still fell over the last quarter of its training.
+
+    (first validation loss of the last quarter − the lowest in it) / |the lowest|, from
+    the run's history.csv; NaN for a run without validation losses (no training).
+    """
+    path = run_dir / HISTORY_CSV
+    if not path.is_file():
+        return math.nan
+    history = pd.read_csv(path)
+    if "val_loss" not in history or history["val_loss"].isna().all() or history.empty:
+        return math.nan
+    evaluated = history.dropna(subset=["val_loss"])
+    last = evaluated[evaluated["iteration"] >= 0.75 * history["iteration"].max()]
+    if last.empty:
+        return math.nan
+    lowest = float(last["val_loss"].min())
+    return (float(last["val_loss"].iloc[0]) - lowest) / abs(lowest) if lowest else math.nan
 
 
 def _against_latent_ode(table: pd.DataFrame) -> pd.DataFrame:
@@ -78,6 +99,10 @@ def table2_frame(metrics_files: Sequence[Path], reference: dict[str, Any]) -> pd
     table["rmse_seeds"] = [seeds.get((m, n), "") for m, n in zip(table["model"], table["n_obs"],
                                                                  strict=True)]  # fmt: skip
     table = _against_latent_ode(table)
+    gains = runs.assign(gain=[_last_quarter_gain(Path(d)) for d in runs["run_dir"]])
+    worst = gains.groupby(["model", "n_obs"], sort=False)["gain"].max()
+    table["val_gain_last_quarter"] = [worst.get((m, n), math.nan) for m, n in
+                                      zip(table["model"], table["n_obs"], strict=True)]  # fmt: skip
     for key in ("tol", "solver", "gradient", "iterations", "budget", "lr"):
         table[key] = runs[f"config_{key}"].iloc[0]
     # Settings older runs did not record read as the defaults they ran with.
@@ -106,6 +131,25 @@ def _schedule(first: pd.Series) -> str:
     clip = first["grad_clip"]
     clipped = "no gradient clipping" if pd.isna(clip) else f"gradient norm clipped at {clip:g}"
     return f"{schedule}, {clipped}"
+
+
+def _convergence_note(table: pd.DataFrame) -> str:
+    """Which arms were still improving when training stopped (``val_gain_last_quarter``)."""
+    trained = table.dropna(subset=["val_gain_last_quarter"])
+    still = trained[trained["val_gain_last_quarter"] > 0.02]
+    text = ("Convergence: the largest fall of a run's validation loss over the last quarter "
+            "of its training, per arm, is in the csv (`val_gain_last_quarter`). ")  # fmt: skip
+    if still.empty:
+        return text + "Every trained arm's fell by at most 2%."
+    return (
+        text
+        + "Still improving (more than 2%): "
+        + ", ".join(
+            f"{r.label} n = {r.n_obs} ({100 * r.val_gain_last_quarter:.0f}%)"
+            for r in still.itertuples()
+        )
+        + "; more iterations would change these rows."
+    )
 
 
 def _interval(r: Any) -> str:
@@ -153,6 +197,7 @@ def table2_markdown(table: pd.DataFrame, reference: dict[str, Any]) -> str:
         "the training spirals, the same for every model and seed), not the last one. Test "
         "spirals extrapolate only over angles that training windows of their direction "
         "observed (see `odebench.spirals.data`).",
+        _convergence_note(table),
         f"Latent ODE solver: torchdiffeq `{first['solver']}`, rtol = atol = {first['tol']:g}, "
         f"gradients by `{first['gradient']}`; the paper used {sequences_tol:g}"
         + (" (this budget loosens it to fit its time)." if first["tol"] != sequences_tol else "."),
