@@ -1,6 +1,6 @@
 """asv benchmarks of the solves the pipeline runs, through odebench's own API.
 
-Every class times one case of :mod:`odebench.bench` over solver x tolerance (or
+Every class times one case of :mod:`odebench.perf.bench` over solver x tolerance (or
 step count) x gradient mode: ``time_`` forward solve and forward+backward,
 ``track_`` NFE (hardware-independent), the solver's overhead fraction and the
 activation bytes, ``peakmem_`` of a forward+backward.

@@ -162,8 +162,9 @@ class CNF(nn.Module):
     trace estimator, whose noise is redrawn before every solve.
 
     Arguments:
-        dim, width, hyper_hidden, trace: of :class:`~odebench.dynamics.PlanarCNFDynamics`.
-        tol, method, gradient, max_num_steps: of the solve (:func:`odebench.solving.integrate`).
+        dim, width, hyper_hidden, trace: of :class:`~odebench.core.dynamics.PlanarCNFDynamics`.
+        tol, method, gradient, max_num_steps: of the solve
+            (:func:`~odebench.core.solving.integrate`).
     """
 
     def __init__(self, dim: int = 2, width: int = 8, hyper_hidden: int = 32,

@@ -3,11 +3,11 @@
 Two experiments, one entry point (FFJORD's trace study is :mod:`odebench.cnf.trace`):
 
 - ``train`` with ``task: density`` (Figure 4): fit a flow q to a target
-  ``p ∝ exp(-U)`` of :data:`odebench.densities.ENERGIES` by minimizing
+  ``p ∝ exp(-U)`` of :data:`odebench.cnf.densities.ENERGIES` by minimizing
   KL(q‖p) = E_q[log q + U] + log Z on samples of the flow. The reported ``kl`` adds
   the grid-computed log Z, so it is a true KL (>= 0 up to Monte-Carlo error).
 - ``train`` with ``task: likelihood`` (Figure 5): fit a flow to samples of a data
-  set of :data:`odebench.densities.DATASETS` by maximum likelihood; the metric is
+  set of :data:`odebench.cnf.densities.DATASETS` by maximum likelihood; the metric is
   the negative log-likelihood of held-out samples (nats per point).
 
 A training run directory holds ``config.json``, ``metrics.json`` (opened and closed

@@ -2,10 +2,10 @@
 
 A :class:`Case` is a dynamics function plus an initial state and a loss, built
 from the same modules the pipeline trains: the MNIST ODE-Net's block
-(:class:`~odebench.models.ConvDynamics`, batch 128), the latent ODE's dynamics
-(:class:`~odebench.dynamics.LatentDynamics`, batch 1000) and a 2-D CNF
-(:class:`~odebench.dynamics.PlanarCNFDynamics`). :func:`measure` solves a case
-once through :func:`odebench.solving.integrate` — the pipeline's only call into
+(:class:`~odebench.mnist.models.ConvDynamics`, batch 128), the latent ODE's dynamics
+(:class:`~odebench.core.dynamics.LatentDynamics`, batch 1000) and a 2-D CNF
+(:class:`~odebench.core.dynamics.PlanarCNFDynamics`). :func:`measure` solves a case
+once through :func:`odebench.core.solving.integrate` — the pipeline's only call into
 torchdiffeq — and reports NFE forward and backward, wall times, the share of the
 forward solve spent outside the dynamics function (the solver's overhead: the
 network evaluations alone are the physical limit) and the activation bytes of

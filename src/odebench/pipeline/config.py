@@ -210,7 +210,7 @@ def memory_run(resolved: Mapping[str, Any]) -> dict[str, Any]:
                                                          "budget": resolved["budget"]}  # fmt: skip
 
 
-#: Orientation of a planar NF per CNF task (see :mod:`odebench.flows`): density matching
+#: Orientation of a planar NF per CNF task (see :mod:`odebench.cnf.flows`): density matching
 #: needs exact samples and log q, maximum likelihood an exact, differentiable log p(x).
 NF_DIRECTION = {"density": "generative", "likelihood": "normalizing"}
 

@@ -79,7 +79,7 @@ def figures_dir(budget: str) -> Path:
 
 
 def claims_csv(budget: str) -> Path:
-    """Every claim of the paper with its verdict (odebench.claims)."""
+    """Every claim of the paper with its verdict (odebench.products.claims)."""
     return budget_dir(budget) / "claims.csv"
 
 
@@ -94,7 +94,7 @@ def report_landing(budget: str) -> Path:
 
 
 def report_md(budget: str) -> Path:
-    """The budget's report (odebench.report); links figures relative to itself."""
+    """The budget's report (odebench.products.report); links figures relative to itself."""
     return budget_dir(budget) / "report.md"
 
 

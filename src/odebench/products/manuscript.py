@@ -10,7 +10,7 @@ when the build succeeded.
     python -m odebench.products.manuscript --results results/cpu --out results/cpu/report.pdf
 
 Without ``latexmk`` on the PATH it fails in one line; the DAG asks for the PDF only
-where ``latexmk`` is available (:attr:`odebench.dag.Plan.latex`).
+where ``latexmk`` is available (:attr:`odebench.pipeline.plan.Plan.latex`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Tidy tables of the solver studies, from the probes and the training records.
 
 Each function reads the per-run files the DAG names and returns one tidy frame;
-figures (:mod:`odebench.figures`) read only these tables. Statistics are over
+figures (:mod:`odebench.products.figures`) read only these tables. Statistics are over
 seeds: ``<metric>`` is the mean, ``<metric>_std`` the standard deviation (ddof=1,
 empty for one seed) and ``n_seeds`` the count.
 
