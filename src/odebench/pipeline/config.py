@@ -176,9 +176,7 @@ def spirals_run(resolved: Mapping[str, Any], model: str, n_obs: int, seed: int) 
     spec = resolved["spirals"]
     if model not in spec["models"]:
         raise ConfigError(f"invalid config: spirals model {model!r} is not one of {spec['models']}")
-    run = {k: v for k, v in spec.items()
-           if k not in ("models", "n_obs", "data", "seeds", "model_overrides")}  # fmt: skip
-    run.update((spec.get("model_overrides") or {}).get(model, {}))
+    run = {k: v for k, v in spec.items() if k not in ("models", "n_obs", "data", "seeds")}
     run.update(
         family="spirals",
         budget=resolved["budget"],
