@@ -33,6 +33,11 @@ def load_runs(metrics_files: Iterable[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def run_dirs_of(files: Iterable[Path]) -> list[Path]:
+    """The run directories holding ``files`` (a builder's inputs are files of runs)."""
+    return [Path(f).parent for f in files]
+
+
 def summarise(runs: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
     """Mean, std and n over seeds of ``metrics`` for each group ``by``.
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from odebench.core import artifacts
 from odebench.pipeline import paths
+from odebench.products.aggregate import run_dirs_of
 
 #: Six significant digits: far below what a figure resolves, a third of the bytes.
 FLOAT_FORMAT = "%.6g"
@@ -34,16 +35,12 @@ def collect_run_tables(run_dirs: Iterable[Path], name: str, keys: Sequence[str])
     return pd.concat(frames, ignore_index=True)
 
 
-def _dirs(files: Sequence[Path]) -> list[Path]:
-    return [Path(f).parent for f in files]
-
-
 def spiral_trajectories(
     inputs: Mapping[str, Sequence[Path]], reference: Any, settings: Any, out: Path
 ) -> None:
     """Figure 8: the predictions.csv of the chosen spirals runs, with model and n_obs."""
     keys = ("model", "n_obs", "seed")
-    table = collect_run_tables(_dirs(inputs["predictions"]), paths.PREDICTIONS_CSV, keys)
+    table = collect_run_tables(run_dirs_of(inputs["predictions"]), paths.PREDICTIONS_CSV, keys)
     artifacts.write_text(out, table.to_csv(index=False))
 
 
@@ -54,7 +51,7 @@ def learned_densities(
     from odebench.cnf.densities import density_on_grid
 
     keys = ("target", "model", "capacity", "seed")
-    table = collect_run_tables(_dirs(inputs["grids"]), paths.GRID_CSV, keys)
+    table = collect_run_tables(run_dirs_of(inputs["grids"]), paths.GRID_CSV, keys)
     lim, points = float(settings["grid"]["lim"]), int(settings["grid"]["points"])
     targets = [density_on_grid(name, lim, points).assign(target=name, model="target",
                                                          capacity=0, seed=-1)
@@ -75,7 +72,7 @@ def flow_frames(
     from odebench.cnf.densities import held_out_frame
     from odebench.cnf.train import TEST_SEED
 
-    dirs = _dirs(inputs["frames"])
+    dirs = run_dirs_of(inputs["frames"])
     keys = ("dataset", "model", "seed")
     table = collect_run_tables(dirs, paths.FRAMES_CSV, keys)
     runs = {}

@@ -29,6 +29,7 @@ from odebench.core import artifacts
 from odebench.core.provenance import git_commit
 from odebench.products import registry
 from odebench.products.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, UNTESTED
+from odebench.products.claims.verdicts import is_paper_claim
 
 SOURCE = Path(__file__).resolve().parents[3] / "paper" / "manuscript.tex"
 BUILD_DIR = ".latex"
@@ -60,16 +61,12 @@ def _tex(text: str) -> str:
     return "".join(escaped)
 
 
-def _is_paper(claims: pd.DataFrame) -> pd.Series:
-    return claims["paper_claim"].astype(str).str.lower().isin(("true", "1", "yes"))
-
-
 def numbers(claims: pd.DataFrame, budget: str) -> str:
     """``numbers.tex``: every number the manuscript's text uses, as a macro.
 
     The verdict counts are of the paper's own claims; ``NFurther`` counts the others.
     """
-    paper = claims[_is_paper(claims)]
+    paper = claims[is_paper_claim(claims)]
     counts = paper["verdict"].value_counts()
     macros = {
         "Budget": budget,
@@ -96,7 +93,7 @@ def _breakable(identifier: str) -> str:
 def verdict_table(claims: pd.DataFrame) -> str:
     """``verdicts.tex``: the paper's claims, then the others, each with value and rule."""
     numbers = pd.Series(range(1, len(claims) + 1), index=claims.index)
-    paper = _is_paper(claims)
+    paper = is_paper_claim(claims)
     blocks = []
     for title, part in (
         ("The paper's claims", paper),
@@ -118,7 +115,7 @@ def verdict_table(claims: pd.DataFrame) -> str:
     return "\n".join(blocks)
 
 
-def products(budget_dir: Path) -> str:
+def products() -> str:
     """``products.tex``: the tables with documents and every figure, in the registry's order,
     each figure captioned with its registry title (which names the paper's figure)."""
     lines = [f"\\maybetable{{{name}}}" for name, table in registry.TABLES.items()
@@ -140,7 +137,7 @@ def build(results: Path, out: Path, source: Path = SOURCE) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     artifacts.write_text(work / "numbers.tex", numbers(claims, results.name))
     artifacts.write_text(work / "verdicts.tex", verdict_table(claims))
-    artifacts.write_text(work / "products.tex", products(results))
+    artifacts.write_text(work / "products.tex", products())
     shutil.copyfile(source, work / "manuscript.tex")
     done = subprocess.run(
         [latexmk, "-pdf", "-interaction=nonstopmode", "-halt-on-error", "manuscript.tex"],

@@ -32,6 +32,7 @@ from odebench.core.status import COMPLETED
 from odebench.pipeline import paths
 from odebench.products import registry
 from odebench.products.claims import UNTESTED, VERDICTS
+from odebench.products.claims.verdicts import is_paper_claim
 from odebench.products.reference import REFERENCE, load_reference
 from odebench.products.tables.formatting import markdown_table
 
@@ -81,11 +82,6 @@ def _given(value: Any) -> bool:
     return _cell(value) not in ("", "–")
 
 
-def _is_paper(claims: pd.DataFrame) -> pd.Series:
-    """Whether each claim is the paper's own (claims.csv's ``paper_claim``, read as text)."""
-    return claims["paper_claim"].astype(str).str.lower().isin(("true", "1", "yes"))
-
-
 def _counts(claims: pd.DataFrame) -> str:
     counts = claims["verdict"].value_counts()
     return ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
@@ -93,8 +89,8 @@ def _counts(claims: pd.DataFrame) -> str:
 
 def verdict_summary(claims: pd.DataFrame) -> str:
     """``The paper's 11 claims: 3 reproduced, ...; 4 further claims: ...``."""
-    paper = claims[_is_paper(claims)]
-    others = claims[~_is_paper(claims)]
+    paper = claims[is_paper_claim(claims)]
+    others = claims[~is_paper_claim(claims)]
     text = f"The paper's {len(paper)} claims: {_counts(paper)}."
     if len(others):
         text += f" {len(others)} further claims (not the paper's): {_counts(others)}."
@@ -122,7 +118,7 @@ def verdict_table(claims: pd.DataFrame, numbers: Sequence[int] | None = None) ->
 def verdict_tables(claims: pd.DataFrame) -> tuple[str, str]:
     """The paper's claims, then the others (ablation, FFJORD, our findings), numbered on."""
     numbers = pd.Series(range(1, len(claims) + 1), index=claims.index)
-    paper = _is_paper(claims)
+    paper = is_paper_claim(claims)
     others = claims[~paper]
     other_table = verdict_table(others, numbers[~paper]) if len(others) else "No further claims.\n"
     return verdict_table(claims[paper], numbers[paper]), other_table

@@ -434,6 +434,12 @@ def reference_value(reference: Mapping[str, Any], *keys: str) -> Any:
     return node
 
 
+def is_paper_claim(claims: pd.DataFrame) -> pd.Series:
+    """Whether each row of a claims.csv is the paper's own claim (``paper_claim``, which
+    reads back as text when the csv is read without NaN conversion)."""
+    return claims["paper_claim"].astype(str).str.lower().isin(("true", "1", "yes"))
+
+
 # -- testability conditions -----------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 from odebench.core import artifacts
 from odebench.core.status import COMPLETED
 from odebench.pipeline import paths
+from odebench.products.aggregate import run_dirs_of
 
 
 def _read_tagged(dirs: Sequence[Path], name: str, meta: str, tol_key: str) -> pd.DataFrame:
@@ -165,10 +166,6 @@ def reversibility(probe_dirs: Sequence[Path]) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def _dirs(files: Sequence[Path]) -> list[Path]:
-    return [Path(f).parent for f in files]
-
-
 def _write(table: pd.DataFrame, out: Path) -> None:
     artifacts.write_text(out, table.to_csv(index=False))
 
@@ -178,21 +175,23 @@ def _write(table: pd.DataFrame, out: Path) -> None:
 
 
 def build_work_precision(inputs, reference, settings, out: Path) -> None:
-    _write(work_precision(_dirs(inputs["sweeps"])), out)
+    _write(work_precision(run_dirs_of(inputs["sweeps"])), out)
 
 
 def build_time_vs_nfe(inputs, reference, settings, out: Path) -> None:
-    _write(time_vs_nfe(_dirs(inputs["sweeps"])), out)
+    _write(time_vs_nfe(run_dirs_of(inputs["sweeps"])), out)
 
 
 def build_nfe_backward_vs_forward(inputs, reference, settings, out: Path) -> None:
-    _write(nfe_backward_vs_forward(_dirs(inputs["steps"]), _dirs(inputs["probes"])), out)
+    _write(
+        nfe_backward_vs_forward(run_dirs_of(inputs["steps"]), run_dirs_of(inputs["probes"])), out
+    )
 
 
 def build_nfe_over_training(inputs, reference, settings, out: Path) -> None:
     bins = int(settings["training_bins_per_epoch"])
-    _write(nfe_over_training(_dirs(inputs["steps"]), bins), out)
+    _write(nfe_over_training(run_dirs_of(inputs["steps"]), bins), out)
 
 
 def build_reversibility(inputs, reference, settings, out: Path) -> None:
-    _write(reversibility(_dirs(inputs["probes"])), out)
+    _write(reversibility(run_dirs_of(inputs["probes"])), out)
