@@ -112,6 +112,10 @@ class IterativeTrainer:
     def end_epoch(self, epoch: int) -> None:
         """Called after the last iteration of every epoch (``epoch_length`` set)."""
 
+    def after_iteration(self, iteration: int, total: int) -> None:
+        """Called after every iteration, outside its timed seconds and before the loop
+        checkpoints (e.g. validation, whose result the checkpoint must hold)."""
+
     def extra_state(self) -> dict[str, Any]:
         """State beyond model, optimizer, scheduler, history and torch's RNG that a resume needs."""
         return {}
@@ -237,6 +241,7 @@ class IterativeTrainer:
         for iteration in range(len(self.history) + 1, total + 1):
             try:
                 self._iterate(iteration, total)
+                self.after_iteration(iteration, total)
             except (RunStopped, StepBudgetExceeded) as err:
                 outcome = stopped_by(err, self.where(iteration))
                 self.log.error("run stopped: %s: %s", outcome.status, outcome.detail)

@@ -213,10 +213,8 @@ class SequenceTrainer(IterativeTrainer):
                  self.best["iteration"])  # fmt: skip
         return loss
 
-    def _iterate(self, iteration: int, total: int) -> None:
-        # Validation runs after the loop's step, outside the iteration's timed seconds,
-        # and before fit() checkpoints, so that the checkpoint holds the best so far.
-        super()._iterate(iteration, total)
+    def after_iteration(self, iteration: int, total: int) -> None:
+        # Before fit() checkpoints, so that the checkpoint holds the best so far.
         if self.val is not None and (iteration % self.eval_every == 0 or iteration == total):
             self.history[-1]["val_loss"] = self.validate(iteration)
 
