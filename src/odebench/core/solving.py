@@ -1,19 +1,30 @@
-"""Solving an ODE block: gradient modes, NFE counting, step budgets.
+"""Solving an ODE block: backends, gradient modes, NFE counting, step budgets.
 
-The public surface is :class:`ODEBlock`, which integrates a dynamics module over
-``t in [0, 1]`` and counts how often the dynamics are called, and the registry
-:data:`GRADIENT_MODES` that maps a config string to the torchdiffeq function that
-produces the gradient:
+The public surface is :func:`integrate`, the pipeline's one call into an ODE
+solver library; :class:`ODEBlock`, which integrates a dynamics module over
+``t in [0, 1]`` and counts how often the dynamics are called; and three registries
+that map a config string to what it selects:
 
-- ``adjoint``: ``torchdiffeq.odeint_adjoint``; the forward solve keeps no graph and
-  the backward pass solves the adjoint ODE (the paper's ODE-Net, O(1) memory).
-- ``direct``: ``torchdiffeq.odeint``; autograd records every solver operation
-  (the paper's RK-Net, memory O(L~) in the number of function evaluations).
+- :data:`GRADIENT_MODES`: how the gradient is produced.
+  ``adjoint``: the forward solve keeps no graph and the backward pass solves the
+  adjoint ODE (the paper's ODE-Net, O(1) memory). ``direct``: autograd records
+  every solver operation (the paper's RK-Net, memory O(L~) in the number of
+  function evaluations).
+- :data:`ADJOINT_NORMS`: the error norm of the adjoint's backward solve. ``full``:
+  torchdiffeq's default, the largest RMS norm of the state, its adjoint and the
+  parameters' adjoints. ``seminorm``: the same without the parameters' adjoints
+  (Kidger, Chen & Lyons, ICML 2021), which accepts larger backward steps.
+- :data:`BACKENDS`: which code takes the steps. ``torchdiffeq``: the library as
+  published. ``lean`` (the default): torchdiffeq with the same methods registered
+  from :mod:`odebench.core.lean_rk`, which take the same steps with less
+  bookkeeping. ``torchode``: torchode's solvers (:mod:`odebench.core.torchode_backend`),
+  whose step-size control is per sample, not joint over the batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,13 +32,75 @@ from torch import nn
 from torchdiffeq import odeint, odeint_adjoint
 from torchdiffeq._impl.odeint import SOLVERS as _TORCHDIFFEQ_SOLVERS
 
+from odebench.core.lean_rk import PREFIX as _LEAN_PREFIX
+from odebench.core.lean_rk import lean_method
+
+#: Solver names of torchdiffeq 0.2.5 (``dopri5``, ``bosh3``, ``rk4``, ...), without the
+#: ``lean_`` variants that :mod:`odebench.core.lean_rk` registers beside them.
+SOLVERS: tuple[str, ...] = tuple(
+    sorted(m for m in _TORCHDIFFEQ_SOLVERS if not m.startswith(_LEAN_PREFIX))
+)
+
 GRADIENT_MODES: dict[str, Callable[..., torch.Tensor]] = {
     "adjoint": odeint_adjoint,
     "direct": odeint,
 }
 
-#: Solver names accepted by torchdiffeq 0.2.5 (``dopri5``, ``bosh3``, ``rk4``, ...).
-SOLVERS: tuple[str, ...] = tuple(sorted(_TORCHDIFFEQ_SOLVERS))
+#: Adjoint error norm -> torchdiffeq's ``adjoint_options`` for a solve with ``options``
+#: (None: torchdiffeq's default).
+ADJOINT_NORMS: dict[str, Callable[[dict], dict | None]] = {
+    "full": lambda options: None,
+    "seminorm": lambda options: {**options, "norm": "seminorm"},
+}
+
+
+
+def _torchdiffeq_solve(lean: bool) -> Callable[..., Any]:
+    def solve(dynamics, h, t, *, method, tol, options, gradient, adjoint_norm, **kwargs):
+        name = lean_method(method) if lean else method
+        if gradient == "adjoint":
+            adjoint_options = ADJOINT_NORMS[adjoint_norm](options)
+            if adjoint_options is not None:
+                kwargs.setdefault("adjoint_options", adjoint_options)
+        return GRADIENT_MODES[gradient](
+            dynamics, h, t, rtol=tol, atol=tol, method=name, options=options, **kwargs
+        )
+
+    return solve
+
+
+def _torchode_solve(*args: Any, **kwargs: Any) -> Any:
+    from odebench.core.torchode_backend import solve  # torchode loads only when asked for
+
+    return solve(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An ODE solver library behind :func:`integrate`.
+
+    ``solve(dynamics, h, t, *, method, tol, options, gradient, adjoint_norm, **kwargs)``
+    returns the states at every time of ``t`` (time first), as ``torchdiffeq.odeint`` does.
+    """
+
+    description: str
+    solve: Callable[..., Any]
+
+
+#: Backend name -> backend. Every experiment's config names one (``solver.backend``).
+BACKENDS: dict[str, Backend] = {
+    "torchdiffeq": Backend("torchdiffeq 0.2.5 as published", _torchdiffeq_solve(lean=False)),
+    "lean": Backend(
+        "torchdiffeq's methods and step control, less bookkeeping per step (odebench.core.lean_rk)",
+        _torchdiffeq_solve(lean=True),
+    ),
+    "torchode": Backend(
+        "torchode 0.2.0: per-sample step-size control (odebench.core.torchode_backend)",
+        _torchode_solve,
+    ),
+}
+
+DEFAULT_BACKEND = "lean"
 
 #: Fixed-grid methods take ``step_size`` instead of tolerances.
 FIXED_GRID_SOLVERS = frozenset({"euler", "midpoint", "rk4", "explicit_adams", "implicit_adams"})
@@ -42,16 +115,23 @@ class CountedDynamics(nn.Module):
 
     ``nfe`` counts every call, in the forward solve and, for the adjoint, in the
     backward solve; callers read it before and after ``backward()`` to split
-    forward from backward NFE.
+    forward from backward NFE. The count is a plain attribute: ``nn.Module``'s
+    own ``__setattr__`` costs microseconds a call, which small dynamics notice.
     """
 
     def __init__(self, func: nn.Module):
         super().__init__()
         self.func = func
-        self.nfe = 0
+        object.__setattr__(self, "nfe", 0)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "nfe":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def forward(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        self.nfe += 1
+        object.__setattr__(self, "nfe", self.nfe + 1)
         return self.func(t, h)
 
 
@@ -63,6 +143,8 @@ class ODEBlock(nn.Module):
         tol: rtol = atol for adaptive solvers (the paper used 1e-3 for MNIST).
         method: a torchdiffeq solver name, see :data:`SOLVERS`.
         gradient: a key of :data:`GRADIENT_MODES`.
+        backend: a key of :data:`BACKENDS`.
+        adjoint_norm: a key of :data:`ADJOINT_NORMS` (the adjoint's backward solve).
         step_size: step for fixed-grid methods (ignored by adaptive ones).
         max_num_steps: step budget of adaptive solvers; exceeding it raises
             :class:`StepBudgetExceeded` so a run can record why it stopped
@@ -76,20 +158,23 @@ class ODEBlock(nn.Module):
         tol: float = 1e-3,
         method: str = "dopri5",
         gradient: str = "adjoint",
+        backend: str = DEFAULT_BACKEND,
+        adjoint_norm: str = "full",
         step_size: float | None = None,
         max_num_steps: int = 10_000,
     ):
         super().__init__()
-        if method not in _TORCHDIFFEQ_SOLVERS:
+        if method not in SOLVERS:
             raise ValueError(f"unknown solver {method!r}; known: {', '.join(SOLVERS)}")
-        if gradient not in GRADIENT_MODES:
-            raise ValueError(
-                f"unknown gradient mode {gradient!r}; known: {', '.join(GRADIENT_MODES)}"
-            )
+        _check_choice("gradient mode", gradient, GRADIENT_MODES)
+        _check_choice("solver backend", backend, BACKENDS)
+        _check_choice("adjoint norm", adjoint_norm, ADJOINT_NORMS)
         self.dynamics = CountedDynamics(func)
         self.tol = float(tol)
         self.method = method
         self.gradient = gradient
+        self.backend = backend
+        self.adjoint_norm = adjoint_norm
         if method in FIXED_GRID_SOLVERS:
             self.options = {"step_size": 1.0 if step_size is None else float(step_size)}
         else:
@@ -113,7 +198,14 @@ class ODEBlock(nn.Module):
             tol=self.tol,
             options=self.options,
             gradient=self.gradient,
+            backend=self.backend,
+            adjoint_norm=self.adjoint_norm,
         )
+
+
+def _check_choice(what: str, value: str, known: dict) -> None:
+    if value not in known:
+        raise ValueError(f"unknown {what} {value!r}; known: {', '.join(known)}")
 
 
 def solver_options(method: str, steps: int | None = None, max_num_steps: int = 10_000) -> dict:
@@ -140,6 +232,8 @@ def integrate(
     tol: float,
     options: dict,
     gradient: str = "direct",
+    backend: str = DEFAULT_BACKEND,
+    adjoint_norm: str = "full",
     trajectory: bool = False,
     **kwargs: Any,
 ) -> Any:
@@ -148,13 +242,21 @@ def integrate(
     ``h`` may be a tuple of tensors (e.g. a CNF's ``(z, log p)``); so is the result.
     With ``trajectory`` the states at every time of ``t`` come back (time first).
 
-    The one place that calls torchdiffeq, so every experiment shares the same
-    tolerance convention (rtol = atol = ``tol``) and the same step-budget error.
-    ``kwargs`` go to the solve function (e.g. ``adjoint_params`` of the adjoint).
+    The one place that calls an ODE solver library (``backend``, see :data:`BACKENDS`),
+    so every experiment shares the same tolerance convention (rtol = atol = ``tol``)
+    and the same step-budget error. ``adjoint_norm`` (see :data:`ADJOINT_NORMS`)
+    applies to ``gradient="adjoint"`` only. ``kwargs`` go to the solve function
+    (e.g. ``adjoint_params`` of the adjoint).
     """
-    solve = GRADIENT_MODES[gradient]
+    _check_choice("gradient mode", gradient, GRADIENT_MODES)
+    _check_choice("solver backend", backend, BACKENDS)
+    _check_choice("adjoint norm", adjoint_norm, ADJOINT_NORMS)
+    solve = BACKENDS[backend].solve
     try:
-        out = solve(dynamics, h, t, rtol=tol, atol=tol, method=method, options=options, **kwargs)
+        out = solve(
+            dynamics, h, t, method=method, tol=tol, options=options, gradient=gradient,
+            adjoint_norm=adjoint_norm, **kwargs,
+        )  # fmt: skip
     except AssertionError as err:  # torchdiffeq signals its step budget by assert
         if "max_num_steps" in str(err):
             raise StepBudgetExceeded(str(err)) from err
