@@ -19,26 +19,34 @@ What a step no longer does, per step of ``s`` stages on a state of ``n`` numbers
 - no ``y.abs()`` per function evaluation (torchdiffeq's perturbation wrapper
   computes it to read a dtype) and none per step;
 - the dense-output polynomial is fitted only for the step that is read (the
-  last one of a solve to t = 1), not for every accepted step.
+  last one of a solve to t = 1), not for every accepted step;
+- the scalar step-size arithmetic (stage times, clamping, the accept rule, the
+  controller's new step) runs on host floats of the same precision as
+  torchdiffeq's scalar tensors (float64 for times and steps, the state's dtype for
+  stage times), instead of a dozen 0-dim tensor operations per step.
 
 A step falls back to torchdiffeq's own code whenever its shortcuts might not be
 exact: when the step size carries a gradient (the direct mode's first step,
 whose size torchdiffeq derives from the state), when ``step_t``/``jump_t`` grid
-points are set, and for event handling.
+points or step callbacks are set, for states other than float32/float64, and
+for event handling.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import torch
 from torchdiffeq._impl.interp import _interp_evaluate, _interp_fit
 from torchdiffeq._impl.misc import (
-    Perturb,
+    _all_callback_names,
     _nextafter,
-    _optimal_step_size,
+    _null_callback,
     _PerturbFunc,
+    _rms_norm,
+    _select_initial_step,
 )
 from torchdiffeq._impl.odeint import SOLVERS
 from torchdiffeq._impl.rk_common import RKAdaptiveStepsizeODESolver, _RungeKuttaState
@@ -54,7 +62,7 @@ class _Unfitted:
 
     __slots__ = ("y0", "y1", "stages", "dt")
 
-    def __init__(self, y0: torch.Tensor, y1: torch.Tensor, stages: list, dt: torch.Tensor):
+    def __init__(self, y0: torch.Tensor, y1: torch.Tensor, stages: list, dt: float):
         self.y0, self.y1, self.stages, self.dt = y0, y1, stages, dt
 
 
@@ -64,109 +72,195 @@ def _combine(base: torch.Tensor | None, stages: list, coefficients: list[float])
     for k, c in zip(stages, coefficients):
         if c == 0.0:
             continue
-        out = k * c if out is None else (torch.add(out, k, alpha=c) if out is base else out.add_(k, alpha=c))
+        if out is None:
+            out = k * c
+        elif out is base:
+            out = torch.add(base, k, alpha=c)
+        else:
+            out.add_(k, alpha=c)
     return torch.zeros_like(stages[0]) if out is None else out
+
+
+def _rms(x: torch.Tensor) -> torch.Tensor:
+    """torchdiffeq's ``_rms_norm`` up to rounding: the root mean square of ``x``."""
+    return torch.linalg.vector_norm(x).mul_(x.numel() ** -0.5)
+
+
+def _clamp(x: float, low: float, high: float) -> float:
+    """``torch.clamp`` on a float: NaN stays NaN."""
+    return x if math.isnan(x) else min(max(x, low), high)
 
 
 class LeanRK(RKAdaptiveStepsizeODESolver):
     """Mixin over a torchdiffeq adaptive RK solver class; see the module docstring."""
 
+    _coefficients: dict = {}  # (class, numpy dtype) -> coefficient arrays, shared by solves
+
+    _tableaus: dict = {}  # (class, dtype, device) -> the tableau and mid torchdiffeq would cast
+
     def __init__(self, func, y0, rtol, atol, **kwargs):
+        # torchdiffeq casts its tableau to the state's dtype and device on every solve; hand it
+        # the cast it would make (a cast to the same dtype and device copies nothing).
+        key = (type(self), y0.dtype, y0.device)
+        if key not in LeanRK._tableaus:
+            tableau = type(self).tableau
+            cast = lambda v: v.to(device=y0.device, dtype=y0.dtype)  # noqa: E731
+            LeanRK._tableaus[key] = (
+                tableau._replace(alpha=cast(tableau.alpha), beta=[cast(b) for b in tableau.beta],
+                                 c_sol=cast(tableau.c_sol), c_error=cast(tableau.c_error)),
+                cast(type(self).mid),
+            )  # fmt: skip
+        self.tableau, self.mid = LeanRK._tableaus[key]
         super().__init__(func, y0, rtol, atol, **kwargs)
-        tableau = self.tableau
-        # Coefficients in the state's precision, multiplied by the step in that precision,
-        # as torchdiffeq does (its tableau is cast to y0.dtype, dt to y0's dtype).
-        self._np_dtype = _NUMPY_DTYPES.get(y0.dtype, np.float32)
-        cast = lambda v: np.asarray(v.detach().cpu().double().numpy(), dtype=self._np_dtype)  # noqa: E731
-        self._beta = [cast(b) for b in tableau.beta]
-        self._c_sol = cast(tableau.c_sol)
-        self._c_error = cast(tableau.c_error)
-        self._mid = cast(self.mid)
-        self._alpha_is_one = [bool(a == 1.0) for a in tableau.alpha.tolist()]
-        self._fsal = bool(tableau.c_sol[-1] == 0 and (tableau.c_sol[:-1] == tableau.beta[-1]).all())
+        self._np_dtype = _NUMPY_DTYPES.get(y0.dtype)
+        callbacks = [getattr(func, name, _null_callback) for name in _all_callback_names]
         # The undecorated dynamics: torchdiffeq's _PerturbFunc only casts t and nudges it.
         self._base = func.base_func if isinstance(func, _PerturbFunc) else None
-        self._lean_ok = self._base is not None and y0.dtype in _NUMPY_DTYPES
-
-    # -- function evaluation without the wrapper's y.abs() --------------------------------
-    def _evaluate(self, t: torch.Tensor, y: torch.Tensor, previous: bool) -> torch.Tensor:
-        t = t.to(y.dtype)
-        if previous:
-            t = _nextafter(t, t - 1)
-        return self._base(t, y)
-
-    # -- stepping --------------------------------------------------------------------------
-    def _lean_applicable(self, dt: torch.Tensor) -> bool:
-        return (
-            self._lean_ok
-            and not dt.requires_grad
-            and len(self.step_t) == 0
-            and len(self.jump_t) == 0
+        self._lean_ok = (
+            self._base is not None
+            and self._np_dtype is not None
+            and all(c is _null_callback for c in callbacks)
         )
-
-    def _adaptive_step(self, rk_state):
-        y0, f0, _, t0, dt, interp_coeff = rk_state
-        if not torch.isfinite(dt):
-            dt = self.min_step
-        dt = dt.clamp(self.min_step, self.max_step)
-        if not self._lean_applicable(dt):
-            return super()._adaptive_step(
-                _RungeKuttaState(y0, f0, rk_state.t0, t0, rk_state.dt, self._fitted(rk_state))
+        if not self._lean_ok:
+            return
+        key = (type(self), self._np_dtype)
+        if key not in LeanRK._coefficients:
+            # In the state's precision, as torchdiffeq casts its tableau to y0.dtype.
+            cast = lambda v: np.asarray(v.double().numpy(), dtype=self._np_dtype)  # noqa: E731
+            tableau = type(self).tableau
+            LeanRK._coefficients[key] = (
+                [cast(b) for b in tableau.beta],
+                cast(tableau.c_sol),
+                cast(tableau.c_error),
+                cast(type(self).mid),
+                cast(tableau.alpha),
+                [bool(a == 1.0) for a in tableau.alpha.tolist()],
+                bool(tableau.c_sol[-1] == 0 and (tableau.c_sol[:-1] == tableau.beta[-1]).all()),
             )
-        self.func.callback_step(t0, y0, dt)
-        t1 = t0 + dt
-        assert t0 + dt > t0, "underflow in dt {}".format(dt.item())
-        assert torch.isfinite(y0).all(), "non-finite values in state `y`: {}".format(y0)
+        (self._beta, self._c_sol, self._c_error, self._mid, self._alpha, self._alpha_is_one,
+         self._fsal) = LeanRK._coefficients[key]  # fmt: skip
+        # Scalar tolerances as floats: a 0-dim float64 tensor is cast anew by every operation.
+        self._rtol = float(self.rtol) if self.rtol.numel() == 1 else self.rtol
+        self._atol = float(self.atol) if self.atol.numel() == 1 else self.atol
+        # torchdiffeq's default RMS norm as one reduction (abs().pow(2).mean().sqrt() is four).
+        self._norm = _rms if self.norm is _rms_norm else lambda x: self.norm(x).abs()
+        self._floats = {
+            name: float(getattr(self, name))
+            for name in ("min_step", "max_step", "safety", "ifactor", "dfactor")
+        }
 
-        y1, f1, stages = self._rk_step(y0, f0, t0, dt, t1)
-        with torch.no_grad():  # torchdiffeq lets no gradient flow through the error ratio either
-            h = self._np_dtype(dt.item())
+    # -- the start of a solve, without step_t/jump_t bookkeeping when there is none ----------
+    def _before_integrate(self, t):
+        if self.step_t is not None or self.jump_t is not None:
+            return super()._before_integrate(t)
+        f0 = self.func(t[0], self.y0)
+        if self.first_step is None:
+            first_step = _select_initial_step(
+                self.func, t[0], self.y0, self.order - 1, self.rtol, self.atol, self.norm, f0=f0
+            )
+        else:
+            first_step = self.first_step
+        self.rk_state = _RungeKuttaState(self.y0, f0, t[0], t[0], first_step, [self.y0] * 5)
+        self.step_t = torch.empty(0, dtype=self.dtype, device=self.y0.device)
+        self.jump_t = torch.empty(0, dtype=self.dtype, device=self.y0.device)
+        self.next_step_index = self.next_jump_index = -1  # what torchdiffeq computes for none
+
+    # -- stepping ----------------------------------------------------------------------------
+    def _adaptive_step(self, rk_state):
+        dt = rk_state.dt
+        if not (self._lean_ok and len(self.step_t) == 0 and len(self.jump_t) == 0) or (
+            torch.is_tensor(dt) and dt.requires_grad
+        ):
+            return super()._adaptive_step(self._tensor_state(rk_state))
+        y0, f0, _, t0, dt, _ = rk_state
+        # In the direct mode torchdiffeq's times carry a gradient after the first step (its
+        # size depends on the state): such times stay tensors, as do their stage times.
+        timed = torch.is_tensor(t0) and t0.requires_grad
+        t0f, dt = float(t0.detach() if torch.is_tensor(t0) else t0), float(dt)
+        c = self._floats
+        if not math.isfinite(dt):
+            dt = c["min_step"]
+        dt = _clamp(dt, c["min_step"], c["max_step"])
+        t1f = t0f + dt
+        assert t1f > t0f, "underflow in dt {}".format(dt)
+        assert torch.isfinite(y0).all(), "non-finite values in state `y`: {}".format(y0)
+        t0, t1 = (t0, t0 + dt) if timed else (t0f, t1f)
+
+        h = self._np_dtype(dt)  # torchdiffeq: coefficient x dt in the state's dtype
+        y1, f1, stages = self._rk_step(y0, f0, t0, h, t1)
+        with torch.no_grad():  # no gradient flows through the error ratio in torchdiffeq either
             y1_error = _combine(None, stages, (self._c_error * h).tolist())
-            error_tol = torch.maximum(y0.abs(), y1.abs()).mul_(self.rtol).add_(self.atol)
-            error_ratio = self.norm(y1_error.div_(error_tol)).abs()
+            error_tol = torch.maximum(y0.abs(), y1.abs()).mul_(self._rtol).add_(self._atol)
+            error_ratio = float(self._norm(y1_error.div_(error_tol)))
         accept_step = error_ratio <= 1
-        if dt > self.max_step:
+        if dt > c["max_step"]:
             accept_step = False
-        if dt <= self.min_step:
+        if dt <= c["min_step"]:
             accept_step = True
 
         if accept_step:
-            self.func.callback_accept_step(t0, y0, dt)
-            t_next, y_next, f_next = t1, y1, f1
-            interp_coeff = _Unfitted(y0, y1, stages, dt)
+            rk_state = _RungeKuttaState(y1, f1, t0, t1, None, _Unfitted(y0, y1, stages, dt))
         else:
-            self.func.callback_reject_step(t0, y0, dt)
-            t_next, y_next, f_next = t0, y0, f0
-        dt_next = _optimal_step_size(dt, error_ratio, self.safety, self.ifactor, self.dfactor, self.order)
-        dt_next = dt_next.clamp(self.min_step, self.max_step)
-        return _RungeKuttaState(y_next, f_next, t0, t_next, dt_next, interp_coeff)
+            rk_state = _RungeKuttaState(y0, f0, t0, t0, None, rk_state.interp_coeff)
+        dt_next = _clamp(self._optimal_step_size(dt, error_ratio), c["min_step"], c["max_step"])
+        return rk_state._replace(dt=dt_next)
 
-    def _rk_step(self, y0, f0, t0, dt, t1):
-        """One RK step: (y1, f1, stages), as torchdiffeq's _runge_kutta_step."""
-        t_dtype = y0.dtype
-        t0_, dt_, t1_ = t0.to(t_dtype), dt.to(t_dtype), t1.to(t_dtype)
-        h = self._np_dtype(dt.item())  # torchdiffeq: coefficient x dt in the state's dtype
+    def _optimal_step_size(self, last_step: float, error_ratio: float) -> float:
+        """torchdiffeq's ``_optimal_step_size`` on floats (float64, as its tensors are)."""
+        c = self._floats
+        if error_ratio == 0:
+            return last_step * c["ifactor"]
+        dfactor = 1.0 if error_ratio < 1 else c["dfactor"]
+        factor = c["safety"] / error_ratio ** (1.0 / self.order)
+        if not math.isnan(factor):  # torch.max/min propagate NaN
+            factor = min(c["ifactor"], max(factor, dfactor))
+        return last_step * factor
+
+    def _rk_step(self, y0, f0, t0, h, t1):
+        """One RK step: (y1, f1, stages), as torchdiffeq's _runge_kutta_step.
+
+        ``t0``, ``t1``: floats, or tensors where the times carry a gradient."""
         stages = [f0]
         yi = y0
-        for i, alpha_i in enumerate(self.tableau.alpha):
+        for i in range(len(self._alpha)):
             yi = _combine(y0, stages, (self._beta[i] * h).tolist())
-            if self._alpha_is_one[i]:
-                stages.append(self._evaluate(t1_, yi, previous=True))
-            else:
-                stages.append(self._evaluate(t0_ + alpha_i * dt_, yi, previous=False))
+            stages.append(self._base(self._stage_time(t0, t1, i, h, y0), yi))
         if not self._fsal:
             yi = _combine(y0, stages, (self._c_sol * h).tolist())
         return yi, stages[-1], stages
 
-    # -- dense output, fitted only where read ----------------------------------------------
-    def _fitted(self, rk_state) -> Any:
-        coeff = rk_state.interp_coeff
+    def _stage_time(self, t0, t1, i: int, h, y0: torch.Tensor) -> torch.Tensor:
+        """``t0 + alpha_i dt`` in the state's dtype; stages with alpha = 1 just before t1
+        (torchdiffeq's Perturb.PREV)."""
+        if torch.is_tensor(t0):
+            if self._alpha_is_one[i]:
+                t1_ = t1.to(y0.dtype)
+                return _nextafter(t1_, t1_ - 1)
+            return t0.to(y0.dtype) + float(self._alpha[i] * h)
+        cast = self._np_dtype
+        if self._alpha_is_one[i]:
+            ti = np.nextafter(cast(t1), cast(t1) - 1)
+        else:
+            ti = cast(t0) + self._alpha[i] * h
+        return torch.full((), ti, dtype=y0.dtype, device=y0.device)
+
+    # -- float <-> tensor state, for torchdiffeq's own step ------------------------------------
+    def _tensor_state(self, rk_state):
+        as_time = lambda v: v if torch.is_tensor(v) else torch.tensor(  # noqa: E731
+            v, dtype=self.dtype, device=self.y0.device
+        )
+        return rk_state._replace(
+            t0=as_time(rk_state.t0), t1=as_time(rk_state.t1), dt=as_time(rk_state.dt),
+            interp_coeff=self._fitted(rk_state.interp_coeff),
+        )  # fmt: skip
+
+    # -- dense output, fitted only where read --------------------------------------------------
+    def _fitted(self, coeff) -> Any:
         if not isinstance(coeff, _Unfitted):
             return coeff
-        dt = coeff.dt.type_as(coeff.y0)
-        h = self._np_dtype(dt.item())
+        h = self._np_dtype(coeff.dt)
         y_mid = _combine(coeff.y0, coeff.stages, (self._mid * h).tolist())
-        return _interp_fit(coeff.y0, coeff.y1, y_mid, coeff.stages[0], coeff.stages[-1], dt)
+        return _interp_fit(coeff.y0, coeff.y1, y_mid, coeff.stages[0], coeff.stages[-1], float(h))
 
     def _advance(self, next_t):
         n_steps = 0
@@ -176,11 +270,14 @@ class LeanRK(RKAdaptiveStepsizeODESolver):
             )
             self.rk_state = self._adaptive_step(self.rk_state)
             n_steps += 1
-        self.rk_state = self.rk_state._replace(interp_coeff=self._fitted(self.rk_state))
-        return _interp_evaluate(self.rk_state.interp_coeff, self.rk_state.t0, self.rk_state.t1, next_t)
+        state = self.rk_state = self.rk_state._replace(
+            interp_coeff=self._fitted(self.rk_state.interp_coeff)
+        )
+        return _interp_evaluate(state.interp_coeff, state.t0, state.t1, next_t)
 
     def _advance_until_event(self, event_fn):
         self._lean_ok = False  # events read every step's dense output: torchdiffeq's own path
+        self.rk_state = self._tensor_state(self.rk_state)
         return super()._advance_until_event(event_fn)
 
 
