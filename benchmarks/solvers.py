@@ -1,9 +1,14 @@
 """asv benchmarks of the solves the pipeline runs, through odebench's own API.
 
-Every class times one case of :mod:`odebench.perf.bench` over solver x tolerance (or
-step count) x gradient mode: ``time_`` forward solve and forward+backward,
-``track_`` NFE (hardware-independent), the solver's overhead fraction and the
-activation bytes, ``peakmem_`` of a forward+backward.
+The first four classes time one case of :mod:`odebench.perf.bench` over solver x
+tolerance (or step count) x gradient mode with the pipeline's default backend
+(``odebench.core.solving.DEFAULT_BACKEND``), so their history across commits is
+the history of what a training run pays. :class:`Backends` times every case at
+its own tolerance over the solver backends side by side (plain torchdiffeq, the
+lean path, the lean path with the seminorm adjoint, torchode). Each benchmark has
+``time_`` forward solve and forward+backward, ``track_`` NFE
+(hardware-independent), the solver's overhead fraction and the activation bytes,
+``peakmem_`` of a forward+backward.
 
 ``ODEBENCH_ASV_REDUCED=1`` shrinks every grid to one setting, alternating the
 gradient mode between classes so both paths run, for the CI smoke run (see
@@ -15,7 +20,7 @@ import os
 
 import torch
 
-from odebench.perf.bench import Prepared
+from odebench.perf.bench import CASES, VARIANTS, Prepared
 
 REDUCED = os.environ.get("ODEBENCH_ASV_REDUCED") == "1"
 GRADIENTS = ["adjoint", "direct"]
@@ -99,3 +104,24 @@ class CNF2D(_Solve):
     params = [["dopri5"], [1e-5], ["adjoint"]] if REDUCED else [
         ["dopri5", "bosh3"], [1e-3, 1e-5], GRADIENTS
     ]  # fmt: skip
+
+
+class Backends(_Solve):
+    """Every case at its own tolerance, dopri5, over the solver backends of
+    :data:`odebench.perf.bench.VARIANTS` (a combination a backend cannot run is skipped)."""
+
+    param_names = ["case", "variant", "gradient"]
+    repeat = (3, 10, 20.0)
+    params = [["latent_mlp"], ["lean+seminorm"], ["adjoint"]] if REDUCED else [
+        list(CASES), sorted({v.label for v in VARIANTS}), GRADIENTS
+    ]  # fmt: skip
+
+    def setup(self, case, variant, gradient):
+        torch.set_num_threads(1)
+        chosen = [v for v in VARIANTS if v.label == variant and v.gradient == gradient]
+        if not chosen:
+            raise NotImplementedError(f"{variant} is not measured with gradient {gradient}")
+        self.prepared = Prepared(
+            case, "dopri5", CASES[case].tol, gradient,
+            backend=chosen[0].backend, adjoint_norm=chosen[0].adjoint_norm,
+        )  # fmt: skip

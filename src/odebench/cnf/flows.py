@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from odebench.core.dynamics import PlanarCNFDynamics
-from odebench.core.solving import CountedDynamics, integrate
+from odebench.core.solving import DEFAULT_BACKEND, CountedDynamics, integrate, solver_keys
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -163,18 +163,20 @@ class CNF(nn.Module):
 
     Arguments:
         dim, width, hyper_hidden, trace: of :class:`~odebench.core.dynamics.PlanarCNFDynamics`.
-        tol, method, gradient, max_num_steps: of the solve
+        tol, method, gradient, max_num_steps, backend, adjoint_norm: of the solve
             (:func:`~odebench.core.solving.integrate`).
     """
 
     def __init__(self, dim: int = 2, width: int = 8, hyper_hidden: int = 32,
                  trace: str = "exact", *, tol: float = 1e-5, method: str = "dopri5",
-                 gradient: str = "direct", max_num_steps: int = 10_000):  # fmt: skip
+                 gradient: str = "direct", max_num_steps: int = 10_000,
+                 backend: str = DEFAULT_BACKEND, adjoint_norm: str = "full"):  # fmt: skip
         super().__init__()
         self.dim = dim
         self.dynamics = CountedDynamics(PlanarCNFDynamics(dim, width, hyper_hidden, trace))
         self.solve_options = {"method": method, "tol": float(tol), "gradient": gradient,
-                              "options": {"max_num_steps": int(max_num_steps)}}  # fmt: skip
+                              "options": {"max_num_steps": int(max_num_steps)},
+                              "backend": backend, "adjoint_norm": adjoint_norm}  # fmt: skip
 
     @property
     def nfe(self) -> int:
@@ -218,7 +220,8 @@ def _nf(spec: Mapping[str, Any]) -> PlanarFlow:
 def _cnf(spec: Mapping[str, Any]) -> CNF:
     return CNF(int(spec.get("dim", 2)), int(spec["capacity"]), int(spec.get("hyper_hidden", 32)),
                spec.get("trace", "exact"), tol=spec["tol"], method=spec["solver"],
-               gradient=spec["gradient"], max_num_steps=spec["max_num_steps"])  # fmt: skip
+               gradient=spec["gradient"], max_num_steps=spec["max_num_steps"],
+               **solver_keys(spec))  # fmt: skip
 
 
 #: Model name -> constructor from a run config (``capacity`` and the solver keys).

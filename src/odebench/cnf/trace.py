@@ -40,7 +40,7 @@ from odebench.cnf.flows import CNF
 from odebench.core import artifacts
 from odebench.core.cli import run_main
 from odebench.core.run import RunEnvelope
-from odebench.core.solving import StepBudgetExceeded, reset_nfe, total_nfe
+from odebench.core.solving import StepBudgetExceeded, reset_nfe, solver_keys, total_nfe
 from odebench.core.status import COMPLETED, STEP_BUDGET_EXHAUSTED, Outcome
 from odebench.pipeline import paths
 
@@ -79,7 +79,7 @@ def trace_study(spec: Mapping[str, Any], seed: int) -> list[dict[str, Any]]:
             torch.manual_seed(seed)
             model = CNF(dim, int(spec["width"]), int(spec["hyper_hidden"]), estimator,
                         tol=spec["tol"], method=spec["solver"], gradient=spec["gradient"],
-                        max_num_steps=spec["max_num_steps"])  # fmt: skip
+                        max_num_steps=spec["max_num_steps"], **solver_keys(spec))  # fmt: skip
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
             row: dict[str, Any] = {"dim": dim, "estimator": estimator, "status": COMPLETED}
             try:

@@ -208,6 +208,18 @@ def _check_choice(what: str, value: str, known: dict) -> None:
         raise ValueError(f"unknown {what} {value!r}; known: {', '.join(known)}")
 
 
+def solver_keys(cfg: Any) -> dict[str, str]:
+    """``backend`` and ``adjoint_norm`` of a run config, the defaults where it has none.
+
+    Every config the pipeline builds carries both (:mod:`odebench.pipeline.config`);
+    runs recorded before the keys existed ran plain torchdiffeq with the full norm,
+    and their weights, rebuilt from such a config, solve with the defaults."""
+    return {
+        "backend": str(cfg.get("backend", DEFAULT_BACKEND)),
+        "adjoint_norm": str(cfg.get("adjoint_norm", "full")),
+    }
+
+
 def solver_options(method: str, steps: int | None = None, max_num_steps: int = 10_000) -> dict:
     """torchdiffeq options: step size 1/``steps`` for fixed-grid methods, else a step budget."""
     if method in FIXED_GRID_SOLVERS:

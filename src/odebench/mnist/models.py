@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from odebench.core.solving import ODEBlock
+from odebench.core.solving import ODEBlock, solver_keys
 from odebench.mnist.arms import ODE_MODELS  # noqa: F401  (re-exported beside MODELS)
 
 CHANNELS = 64
@@ -125,6 +125,7 @@ def _ode_net(cfg: Mapping[str, Any], gradient: str) -> nn.Module:
         method=str(cfg.get("solver", "dopri5")),
         gradient=gradient,
         max_num_steps=int(cfg.get("max_num_steps", 10_000)),
+        **solver_keys(cfg),
     )
     return nn.Sequential(stem(), block, head())
 

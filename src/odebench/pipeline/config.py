@@ -126,9 +126,19 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
         if config.get("seeds") is not None or resolved[family].get("seeds") is None:
             resolved[family]["seeds"] = list(resolved["seeds"])
     resolved["device"] = config["device"]
+    resolved["solver"] = dict(config.get("solver") or DEFAULT_SOLVER)
     resolved["threads"] = config["threads"]
     resolved["data"] = dict(config["data"])
     return resolved
+
+
+#: The top-level ``solver`` section when a config has none (odebench.core.solving's defaults).
+DEFAULT_SOLVER = {"backend": "lean", "adjoint_norm": "full"}
+
+
+def _solver(resolved: Mapping[str, Any]) -> dict[str, str]:
+    """The ``backend`` and ``adjoint_norm`` keys every ODE run's config carries."""
+    return dict(resolved.get("solver") or DEFAULT_SOLVER)
 
 
 def mnist_arms(resolved: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -167,6 +177,7 @@ def mnist_run(
         tol=None if tol is None else float(tol),
         device=resolved["device"],
         data=resolved["data"]["mnist_npz"],
+        **_solver(resolved),
     )
     return run
 
@@ -185,6 +196,7 @@ def spirals_run(resolved: Mapping[str, Any], model: str, n_obs: int, seed: int) 
         seed=int(seed),
         device=resolved["device"],
         data=str(paths.spirals_data(resolved["budget"])),
+        **_solver(resolved),
     )
     return run
 
@@ -230,7 +242,7 @@ def _flow_run(resolved: Mapping[str, Any], task: str, model: str, seed: int) -> 
     run.update(section["models"][model])
     run.update(family=f"cnf_{task}", task=task, budget=resolved["budget"], model=model,
                seed=int(seed), direction=NF_DIRECTION[task],
-               device=resolved["device"])  # fmt: skip
+               device=resolved["device"], **_solver(resolved))  # fmt: skip
     return run
 
 
@@ -256,5 +268,6 @@ def cnf_trace_run(resolved: Mapping[str, Any], seed: int) -> dict[str, Any]:
     """The config of one trace-estimator study (FFJORD) with ``seed``."""
     spec = resolved["cnf"]
     shared = {k: spec[k] for k in ("solver", "gradient", "hyper_hidden")}
-    return shared | dict(spec["trace"]) | {"budget": resolved["budget"], "family": "cnf_trace",
-                                           "seed": int(seed)}  # fmt: skip
+    return shared | dict(spec["trace"]) | _solver(resolved) | {
+        "budget": resolved["budget"], "family": "cnf_trace", "seed": int(seed)
+    }  # fmt: skip

@@ -58,7 +58,7 @@ import torch
 from torch import nn
 
 from odebench.core.dynamics import LatentDynamics
-from odebench.core.solving import CountedDynamics, integrate, solver_options
+from odebench.core.solving import CountedDynamics, integrate, solver_keys, solver_options
 
 
 def gaps_to_next(times: torch.Tensor) -> torch.Tensor:
@@ -163,6 +163,7 @@ class LatentODE(SequenceModel):
         self.gradient = str(cfg.get("gradient", "adjoint"))
         self.obs_std = float(cfg.get("obs_std", 0.3))
         self.options = solver_options(self.method, None, int(cfg.get("max_num_steps", 10_000)))
+        self.solver_keys = solver_keys(cfg)
 
     def posterior(self, x: torch.Tensor, times: torch.Tensor, grid: torch.Tensor):
         """Mean and log-variance of q(z0), z0 at ``grid[0]``."""
@@ -172,7 +173,7 @@ class LatentODE(SequenceModel):
         """z at every time of ``grid`` (shared by the batch), as (N, len(grid), latent)."""
         path = integrate(
             self.dynamics, z0, grid, method=self.method, tol=self.tol, options=self.options,
-            gradient=self.gradient, trajectory=True,
+            gradient=self.gradient, trajectory=True, **self.solver_keys,
         )  # fmt: skip
         return path.transpose(0, 1)
 
