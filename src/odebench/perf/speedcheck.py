@@ -1,13 +1,20 @@
 """Is odebench's MNIST training step as fast as plain torchdiffeq code?
 
 Times :meth:`odebench.mnist.train.Trainer.train_step` (the training loop's own
-step, NFE counting included) against an idiomatic torchdiffeq implementation of
-the same network, written the way torchdiffeq's examples/odenet_mnist.py writes
-it, with the same weights and the same batches, alternating the two so that
-machine noise hits both alike.
-Reports the median seconds per step of each and their ratio.
+step, NFE counting included, with the budget's config: the ``lean`` backend by
+default) against an idiomatic torchdiffeq implementation of the same network,
+written the way torchdiffeq's examples/odenet_mnist.py writes it, with the same
+initial weights and the same batches, alternating them so that machine noise
+hits all alike. For the ODE-Net a third step runs beside them: odebench with the
+seminorm adjoint (``adjoint_norm: seminorm``), reported separately because it
+takes fewer backward steps by design.
 
-    python -m odebench.perf.speedcheck --model odenet --steps 10 --threads 2
+Reports, per variant, the median seconds per step, the forward and backward
+NFE of every step, and the ratio to torchdiffeq's example. Each variant keeps its
+own optimizer, so its weights drift from the others' by rounding; the NFE line
+says on how many steps a variant's NFE equalled the example's.
+
+    python -m odebench.perf.speedcheck --model odenet --steps 8 --threads 2
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -93,6 +101,17 @@ def reference_network(model: str, tol: float) -> nn.Module:
     return nn.Sequential(*downsampling, *feature, *fc)
 
 
+class _Counter:
+    """Counts calls of a module through a forward pre-hook."""
+
+    def __init__(self, module: nn.Module):
+        self.calls = 0
+        module.register_forward_pre_hook(self._count)
+
+    def _count(self, module: nn.Module, args: Any) -> None:
+        self.calls += 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m odebench.perf.speedcheck", description=__doc__.split("\n")[0]
@@ -101,52 +120,81 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", default="cpu")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument("--data", help="prepared MNIST .npz (default: the config's data.mnist_npz)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     resolved = configuration.resolve(configuration.load(overrides={"budget": args.budget}))
     tol = resolved["tolerances"][0]
-    run = configuration.mnist_run(resolved, args.model, 0, tol)
-    ours = Trainer(
-        run, Path(tempfile.mkdtemp(prefix="odebench-speedcheck-")), resolve_device(run["device"])
-    )
-    reference = reference_network(args.model, tol)
-    # Same weights: both networks register their parameters in the same order.
+    run = configuration.mnist_run(resolved, args.model, 0, tol) | {"device": args.device}
+    if args.data:
+        run["data"] = args.data
+    variants = {f"odebench ({run['backend']})": run}
+    if args.model == "odenet":
+        variants[f"odebench ({run['backend']}, seminorm)"] = run | {"adjoint_norm": "seminorm"}
+    trainers = {
+        name: Trainer(cfg, Path(tempfile.mkdtemp(prefix="odebench-speedcheck-")), device)
+        for name, cfg in variants.items()
+    }
+    first = next(iter(trainers.values()))
+    reference = reference_network(args.model, tol).to(device)
+    counter = _Counter(reference[7].odefunc)  # the ODE block's dynamics
+    # Same weights: every network registers its parameters in the same order.
     with torch.no_grad():
-        for mine, theirs in zip(ours.model.parameters(), reference.parameters(), strict=True):
+        for trainer in list(trainers.values())[1:]:
+            for mine, theirs in zip(first.model.parameters(), trainer.model.parameters(),
+                                    strict=True):  # fmt: skip
+                theirs.copy_(mine)
+        for mine, theirs in zip(first.model.parameters(), reference.parameters(), strict=True):
             theirs.copy_(mine)
     ref_opt = torch.optim.SGD(
-        reference.parameters(), lr=ours.optimizer.param_groups[0]["lr"], momentum=0.9
+        reference.parameters(), lr=first.optimizer.param_groups[0]["lr"], momentum=0.9
     )
 
     def reference_step(x, y):
         ref_opt.zero_grad()
+        counter.calls = 0
         loss = F.cross_entropy(reference(x), y)
+        forward = counter.calls
         loss.backward()
         ref_opt.step()
+        return forward, counter.calls - forward
 
-    steps = {
-        "odebench": lambda x, y: ours.train_step((x, y)),
-        "torchdiffeq": reference_step,
-    }
+    def odebench_step(trainer):
+        return lambda x, y: trainer.train_step((x, y))[1:]
+
+    steps = {name: odebench_step(trainer) for name, trainer in trainers.items()}
+    steps["torchdiffeq example"] = reference_step
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     generator = torch.Generator().manual_seed(0)
     batch = run["batch_size"]
-    times = {"odebench": [], "torchdiffeq": []}
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    nfes: dict[str, list[tuple[int, int]]] = {name: [] for name in steps}
     for step in range(args.steps + 1):  # the first step warms up and is dropped
-        idx = torch.randint(0, len(ours.x_train), (batch,), generator=generator)
-        x = random_crop(ours.x_train[idx], CROP_PADDING, generator)
-        y = ours.y_train[idx]
+        idx = torch.randint(0, len(first.x_train), (batch,), generator=generator)
+        x = random_crop(first.x_train[idx], CROP_PADDING, generator).to(device)
+        y = first.y_train[idx].to(device)
         for name, fn in steps.items():
+            sync()
             start = time.perf_counter()
-            fn(x, y)
+            nfe = fn(x, y)
+            sync()
             if step:
                 times[name].append(time.perf_counter() - start)
+                nfes[name].append(tuple(int(n) for n in nfe))
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(
-        f"{args.model} tol {tol:g}, batch {batch}, {args.threads} threads, {args.steps} steps: "
-        f"odebench {med['odebench']:.3f} s/step, "
-        f"torchdiffeq example {med['torchdiffeq']:.3f} s/step, "
-        f"ratio {med['odebench'] / med['torchdiffeq']:.3f}"
-    )
+    base = med["torchdiffeq example"]
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"{args.model} tol {tol:g}, batch {batch}, {where}, {args.threads} threads, "
+          f"{args.steps} steps (medians), torch {torch.__version__}")  # fmt: skip
+    for name in steps:
+        forward = [f for f, _ in nfes[name]]
+        backward = [b for _, b in nfes[name]]
+        same = sum(n == r for n, r in zip(nfes[name], nfes["torchdiffeq example"]))
+        print(f"  {name:<32} {med[name]:.3f} s/step  ratio {med[name] / base:.3f}  "
+              f"NFE forward {forward} backward {backward}  "
+              f"(equal to the example's on {same}/{args.steps} steps)")  # fmt: skip
     return 0
 
 
