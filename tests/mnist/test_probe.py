@@ -1,14 +1,31 @@
 import copy
+import importlib.util
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-from conftest import PROBE_SPEC, LinearDecay
 
-from odebench.core.solving import CountedDynamics
+from odebench.core.solving import DEFAULT_BACKEND, CountedDynamics
 from odebench.mnist import probe as probing
 from odebench.pipeline import paths
+
+
+def _root_conftest():
+    """tests/conftest.py, loaded by its path: ``from conftest import`` gets whichever
+    conftest.py pytest imported last, tests/products/conftest.py when that directory is
+    collected before this file."""
+    spec = importlib.util.spec_from_file_location(
+        "odebench_tests_root_conftest", Path(__file__).resolve().parents[1] / "conftest.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_shared = _root_conftest()
+PROBE_SPEC, LinearDecay = _shared.PROBE_SPEC, _shared.LinearDecay
 
 
 def test_round_trip_returns_to_the_start_of_a_linear_ode_at_tight_tolerance():
@@ -35,14 +52,54 @@ def test_relative_error_is_zero_for_equal_tensors_and_scale_free():
 
 
 def test_sweep_cases_list_adaptive_tolerances_then_fixed_step_counts(probe_spec):
-    cases = list(probing.sweep_cases(probe_spec))
+    cases = list(probing.sweep_cases(probe_spec | {"sweep_backends": ["lean"]}))
     assert cases == [
-        ("dopri5", "tol", 0.1), ("dopri5", "tol", 1e-4), ("bosh3", "tol", 0.01),
-        ("rk4", "steps", 2), ("euler", "steps", 1), ("euler", "steps", 4),
+        ("dopri5", "tol", 0.1, "lean"), ("dopri5", "tol", 1e-4, "lean"),
+        ("bosh3", "tol", 0.01, "lean"), ("rk4", "steps", 2, "lean"),
+        ("euler", "steps", 1, "lean"), ("euler", "steps", 4, "lean"),
     ]  # fmt: skip
 
 
-def probe_run(train_dir, spec=PROBE_SPEC, **changes) -> dict:
+def test_a_spec_without_sweep_backends_sweeps_with_the_default_backend(probe_spec):
+    assert {case[-1] for case in probing.sweep_cases(probe_spec)} == {DEFAULT_BACKEND}
+
+
+def test_adaptive_cases_run_with_every_backend_offering_them_fixed_grids_with_the_first(
+    probe_spec,
+):
+    cases = list(probing.sweep_cases(probe_spec | {"sweep_backends": ["lean", "torchode"]}))
+    assert cases == [
+        ("dopri5", "tol", 0.1, "lean"), ("dopri5", "tol", 0.1, "torchode"),
+        ("dopri5", "tol", 1e-4, "lean"), ("dopri5", "tol", 1e-4, "torchode"),
+        ("bosh3", "tol", 0.01, "lean"),  # torchode has no bosh3
+        ("rk4", "steps", 2, "lean"), ("euler", "steps", 1, "lean"),
+        ("euler", "steps", 4, "lean"),
+    ]  # fmt: skip
+
+
+def test_a_first_backend_without_a_fixed_grid_method_leaves_those_cases_out(probe_spec):
+    cases = list(probing.sweep_cases(probe_spec | {"sweep_backends": ["torchode", "lean"]}))
+    fixed = [case for case in cases if case[1] == "steps"]
+    assert fixed == [("euler", "steps", 1, "torchode"), ("euler", "steps", 4, "torchode")]
+    assert ("bosh3", "tol", 0.01, "lean") in cases
+
+
+def test_only_torchode_lacks_methods_among_the_backends():
+    assert probing.supports("lean", "bosh3") and probing.supports("torchdiffeq", "rk4")
+    assert probing.supports("torchode", "dopri5") and not probing.supports("torchode", "bosh3")
+
+
+@pytest.mark.parametrize("backends", [[], ["lean", "scipy"]])
+def test_unknown_or_no_sweep_backends_fail_naming_the_known_ones(probe_spec, backends):
+    with pytest.raises(ValueError, match="torchdiffeq, lean, torchode"):
+        list(probing.sweep_cases(probe_spec | {"sweep_backends": backends}))
+
+
+#: The probe the tests run: the shared small spec, swept with both kinds of step control.
+SPEC = PROBE_SPEC | {"sweep_backends": ["lean", "torchode"]}
+
+
+def probe_run(train_dir, spec=SPEC, **changes) -> dict:
     """A probe's run config as the pipeline sends it: settings plus the run it probes."""
     return copy.deepcopy(spec) | {
         "family": "probe", "budget": "smoke", "arm": "odenet-tol0.1", "seed": 0,
@@ -57,10 +114,14 @@ def probed(trained_odenet, tmp_path_factory):
     return out, metrics
 
 
-def test_probe_writes_one_sweep_row_per_case_with_counted_nfe(probed, probe_spec, trained_odenet):
+def test_probe_writes_one_sweep_row_per_case_with_counted_nfe(probed, trained_odenet):
     out, metrics = probed
     sweep = pd.read_csv(out / paths.SWEEP_CSV)
-    assert len(sweep) == len(list(probing.sweep_cases(probe_spec)))
+    cases = list(probing.sweep_cases(SPEC))
+    assert list(sweep.columns) == list(probing.SWEEP_FIELDS)
+    assert list(zip(sweep["solver"], sweep["backend"], strict=True)) == [
+        (solver, backend) for solver, _, _, backend in cases
+    ]
     assert (sweep["status"] == "completed").all()
     fixed = sweep[sweep["kind"] == "steps"].set_index(["solver", "tol_or_steps"])["nfe_forward"]
     assert fixed[("rk4", 2)] == 8 and fixed[("euler", 1)] == 1 and fixed[("euler", 4)] == 4
@@ -68,15 +129,18 @@ def test_probe_writes_one_sweep_row_per_case_with_counted_nfe(probed, probe_spec
     assert sweep["test_error_pct"].between(0, 100).all()
     assert metrics["train_tol"] == 0.1 and metrics["seed"] == 0
     assert metrics["family"] == "probe" and metrics["arm"] == "odenet-tol0.1"
-    assert metrics["status"] == "completed" and metrics["spec"] == PROBE_SPEC
+    assert metrics["status"] == "completed" and metrics["spec"] == SPEC
     assert json.loads((out / paths.CONFIG_JSON).read_text()) == probe_run(trained_odenet)
 
 
-def test_probe_error_falls_as_the_test_time_tolerance_tightens(probed):
-    sweep = pd.read_csv(probed[0] / paths.SWEEP_CSV).set_index(["solver", "tol_or_steps"])
+@pytest.mark.parametrize("backend", ["lean", "torchode"])
+def test_probe_error_falls_as_the_test_time_tolerance_tightens(probed, backend):
+    sweep = pd.read_csv(probed[0] / paths.SWEEP_CSV)
+    sweep = sweep[sweep["backend"] == backend].set_index(["solver", "tol_or_steps"])
     assert sweep.loc[("dopri5", 1e-4), "error"] < sweep.loc[("dopri5", 0.1), "error"]
     assert sweep.loc[("dopri5", 1e-4), "nfe_forward"] > sweep.loc[("dopri5", 0.1), "nfe_forward"]
-    assert sweep.loc[("euler", 4), "error"] < sweep.loc[("euler", 1), "error"]
+    if backend == "lean":
+        assert sweep.loc[("euler", 4), "error"] < sweep.loc[("euler", 1), "error"]
 
 
 def test_probe_reversibility_and_adjoint_gradients_improve_with_tolerance(probed):
@@ -88,10 +152,25 @@ def test_probe_reversibility_and_adjoint_gradients_improve_with_tolerance(probed
 
 def test_probe_counts_backward_nfe_per_image_for_every_arm(probed):
     table = pd.read_csv(probed[0] / paths.BACKWARD_NFE_CSV)
-    arms = {(label, scope) for label, _, _, scope in probing.BACKWARD_ARMS}
+    arms = {(label, scope) for label, _, _, scope, _ in probing.BACKWARD_ARMS}
     assert set(zip(table["solver"], table["adjoint"], strict=True)) == arms
     assert len(table) == 2 * len(arms)
     assert (table["nfe_forward"] > 0).all() and (table["nfe_backward"] > 0).all()
+
+
+def test_the_seminorm_arm_is_dopri5s_full_adjoint_with_the_seminorm():
+    arms = {label: (method, scope, norm) for label, method, _, scope, norm in probing.BACKWARD_ARMS}
+    assert arms["dopri5+seminorm"] == ("dopri5", "full", "seminorm")
+    full = [arm for arm in probing.BACKWARD_ARMS if arm[0] == "dopri5" and arm[3] == "full"]
+    assert [arm[4] for arm in full] == ["full"]
+
+
+def test_the_seminorm_changes_only_the_backward_solve(probed):
+    table = pd.read_csv(probed[0] / paths.BACKWARD_NFE_CSV)
+    full = table[table["solver"].eq("dopri5") & table["adjoint"].eq("full")].set_index("image")
+    semi = table[table["solver"].eq("dopri5+seminorm")].set_index("image")
+    assert list(semi["adjoint"].unique()) == ["full"]
+    assert semi["nfe_forward"].equals(full["nfe_forward"])
 
 
 def test_probe_without_weights_says_how_to_get_them(trained_odenet, tmp_path, probe_spec):
@@ -101,6 +180,13 @@ def test_probe_without_weights_says_how_to_get_them(trained_odenet, tmp_path, pr
     with pytest.raises(FileNotFoundError, match="forcerun train_mnist"):
         probing.probe(probe_run(run, probe_spec), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_probe_with_an_unknown_sweep_backend_fails_before_writing(trained_odenet, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="unknown sweep backend"):
+        probing.probe(probe_run(trained_odenet, sweep_backends=["lean", "jax"]), out)
+    assert not out.exists()
 
 
 def test_probe_of_another_seed_than_the_trained_run_fails_before_writing(trained_odenet, tmp_path):

@@ -175,6 +175,36 @@ def test_looser_test_tolerance_is_a_cheap_trade_unless_error_jumps(
     assert row["verdict"] == NOT_REPRODUCED
 
 
+def with_torchode(rows, **torchode):
+    """``rows`` as the lean backend's, and a copy of each as torchode's with ``torchode``'s
+    values (per-sample step-size control: rows the claims must not read)."""
+    return [dict(r, backend="lean") for r in rows] + [
+        dict(r, backend="torchode", **torchode) for r in rows
+    ]
+
+
+def test_claims_on_the_sweep_read_only_joint_step_size_control(tmp_path, reference, write, decide):
+    # torchode's errors rise with NFE and its loosest test error jumps: were its rows read,
+    # both verdicts would flip.
+    rows = with_torchode(work_precision(-3, loose_error_pct=1.2), error=1.0, test_error_pct=9.0)
+    write(tmp_path, "work_precision.csv", rows)
+    assert decide("error_falls_with_nfe", tmp_path, reference)["verdict"] == REPRODUCED
+    row = decide("test_time_tolerance_tradeoff", tmp_path, reference)
+    assert row["verdict"] == REPRODUCED
+    assert "backends torchdiffeq, lean" in row["rule"]
+
+
+def test_a_sweep_with_torchode_alone_leaves_the_sweep_claims_untested(
+    tmp_path, reference, write, decide
+):
+    write(tmp_path, "work_precision.csv",
+          [dict(r, backend="torchode") for r in work_precision(-3)])  # fmt: skip
+    row = decide("error_falls_with_nfe", tmp_path, reference)
+    assert row["verdict"] == UNTESTED
+    why = "no dopri5 row with joint step-size control (backends torchdiffeq, lean)"
+    assert why in row["evidence"]
+
+
 def time_fits(r2, intercept=0.0):
     return [
         {"train_tol": 0.001, "solver": solver, "seconds_per_nfe": 0.03,
@@ -193,6 +223,15 @@ def test_time_proportional_to_nfe_needs_a_good_line_through_the_origin(
 ):
     write(tmp_path, "time_vs_nfe.csv", time_fits(r2, intercept))
     assert decide("time_proportional_to_nfe", tmp_path, reference)["verdict"] == verdict
+
+
+def test_time_proportional_to_nfe_reads_only_joint_step_size_control(
+    tmp_path, reference, write, decide
+):
+    write(tmp_path, "time_vs_nfe.csv", with_torchode(time_fits(0.999, 0.01), r2=0.2))
+    row = decide("time_proportional_to_nfe", tmp_path, reference)
+    assert row["verdict"] == REPRODUCED
+    assert "over 2 lines" in row["evidence"]
 
 
 def backward(lsoda_ratio=None, dopri5_ratio=1.0):
@@ -222,6 +261,22 @@ def test_backward_nfe_ratio_is_judged_on_lsoda_against_the_papers_half(
     assert row["measured"].startswith(f"LSODA trained at 0.001: {ratio:g} (30 one-image solves)")
     assert row["paper_value"].startswith("backward/forward ≈ 0.5")
     assert "issue #97" in row["source"]
+
+
+def test_backward_nfe_claim_reads_neither_the_seminorm_nor_the_dopri5_probes(
+    tmp_path, reference, write, decide
+):
+    write(tmp_path, "nfe_backward_vs_forward.csv", backward(lsoda_ratio=0.5))
+    before = decide("backward_nfe_half_forward", tmp_path, reference)
+    probes = [
+        {"source": "probe", "solver": solver, "adjoint": "full", "train_tol": tol,
+         "nfe_forward": 20, "nfe_backward": backward_nfe, "count": 32}
+        for tol in (0.001, 0.1)
+        for solver, backward_nfe in (("dopri5", 20), ("dopri5+seminorm", 8))
+    ]  # fmt: skip
+    write(tmp_path, "nfe_backward_vs_forward.csv", backward(lsoda_ratio=0.5) + probes)
+    after = decide("backward_nfe_half_forward", tmp_path, reference)
+    assert after == before
 
 
 def test_backward_nfe_with_dopri5_alone_is_untested_and_says_why(

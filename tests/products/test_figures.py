@@ -59,6 +59,13 @@ def work_precision_table(train_tols=(0.1,), n_seeds=1) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def with_torchode(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as the lean backend's, and its dopri5 rows again as torchode's (more NFE)."""
+    torchode = table[table["solver"] == "dopri5"].assign(backend="torchode")
+    torchode["nfe_forward"] += 6
+    return pd.concat([table.assign(backend="lean"), torchode], ignore_index=True)
+
+
 def time_vs_nfe_table(train_tols=(0.1,)) -> pd.DataFrame:
     # One NFE value per solver: no line to fit (NaN slope), as the table writes it.
     return pd.DataFrame([
@@ -73,6 +80,7 @@ def backward_table() -> pd.DataFrame:
             ("training", "dopri5", "full", 20, 1, 20.0, NAN),
             ("probe", "dopri5", "full", 14, 3, 14.0, 0.0),
             ("probe", "dopri5", "state", 14, 3, 14.0, 0.0),
+            ("probe", "dopri5+seminorm", "full", 14, 3, 8.0, 0.0),
             ("probe", "lsoda", "state", 13, 1, 11.0, NAN)]  # fmt: skip
     table = pd.DataFrame(rows, columns=["source", "solver", "adjoint", "nfe_forward", "count",
                                         "nfe_backward", "nfe_backward_std"])  # fmt: skip
@@ -156,6 +164,28 @@ def test_solver_study_figures_draw_from_one_seed_and_any_number_of_tolerances(tm
     assert len(draw("work_precision", tables, tmp_path).axes) == 3
 
 
+def test_work_precision_tells_the_backends_apart_by_marker(tmp_path):
+    tables = {registry.WORK_PRECISION.name: with_torchode(work_precision_table())}
+    fig = draw("work_precision", tables, tmp_path)
+    legend = fig.axes[2].get_legend()
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert "lean: one step size for the whole batch" in labels
+    assert "torchode: a step size per sample" in labels
+    assert "backend (marker)" in legend.get_title().get_text()
+    markers = {line.get_marker() for line in fig.axes[1].lines if line.get_marker() != "None"}
+    assert {"o", "^"} <= markers
+
+
+def test_fig3a_and_fig3b_draw_only_joint_step_size_control(tmp_path):
+    joint = work_precision_table()
+    tables = {registry.WORK_PRECISION.name: with_torchode(joint),
+              registry.TIME_VS_NFE.name: time_vs_nfe_table()}  # fmt: skip
+    fig = draw("fig3a_nfe_vs_error", tables, tmp_path)
+    drawn = np.concatenate([line.get_xdata() for line in fig.axes[0].lines])
+    assert set(drawn) == set(joint.loc[joint["solver"] == "dopri5", "nfe_forward"])
+    assert len(draw("fig3b_time_vs_nfe", tables, tmp_path).axes) == 1
+
+
 def test_figure_legends_say_there_is_no_std_over_one_seed(tmp_path):
     tables = {registry.WORK_PRECISION.name: work_precision_table()}
     fig = draw("fig3a_nfe_vs_error", tables, tmp_path)
@@ -178,6 +208,7 @@ def test_fig3c_marks_dopri5_floors_and_the_papers_claim(tmp_path):
     labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     assert any("paper's claim" in label for label in labels)
     assert any("LSODA" in label for label in labels)
+    assert any("seminorm" in label for label in labels)
     notes = [text.get_text() for text in fig.axes[0].texts]
     assert any("= 14 NFE" in note for note in notes) and any("= 20 NFE" in note for note in notes)
 

@@ -29,9 +29,10 @@ def write_training(root, tol, seed, nfe_forward_per_step, steps_per_epoch):
     return out
 
 
-def sweep_row(solver, value, nfe, error, seconds, status="completed"):
+def sweep_row(solver, value, nfe, error, seconds, status="completed", **columns):
     return {"solver": solver, "kind": "tol", "tol_or_steps": value, "status": status,
-            "nfe_forward": nfe, "error": error, "seconds": seconds, "test_error_pct": 1.0}  # fmt: skip
+            "nfe_forward": nfe, "error": error, "seconds": seconds, "test_error_pct": 1.0,
+            **columns}  # fmt: skip
 
 
 def test_work_precision_averages_over_seeds_and_counts_failed_cases(tmp_path):
@@ -49,6 +50,37 @@ def test_work_precision_averages_over_seeds_and_counts_failed_cases(tmp_path):
     assert table.loc[1e-6, "n_seeds"] == 1 and table.loc[1e-6, "n_failed"] == 1
 
 
+def test_work_precision_keeps_backends_apart_and_reads_old_sweeps_as_torchdiffeq(tmp_path):
+    probes = [
+        write_probe(tmp_path, 0.001, 0, [sweep_row("dopri5", 0.1, 14, 0.01, 1.0, backend="lean"),
+                                         sweep_row("dopri5", 0.1, 26, 0.002, 3.0,
+                                                   backend="torchode")]),
+        write_probe(tmp_path, 0.001, 1, [sweep_row("dopri5", 0.1, 20, 0.03, 2.0)]),  # no column
+    ]  # fmt: skip
+    table = studies.work_precision(probes)
+    assert list(table.columns[:5]) == studies.CASE_KEYS
+    by_backend = table.set_index("backend")
+    assert list(by_backend.index) == ["lean", "torchdiffeq", "torchode"]
+    assert by_backend["nfe_forward"].to_dict() == {"lean": 14, "torchdiffeq": 20, "torchode": 26}
+    assert (table["n_seeds"] == 1).all()
+    joint = studies.joint_control(table)
+    assert list(joint["backend"]) == ["lean", "torchdiffeq"]
+
+
+def test_a_table_without_a_backend_column_is_all_joint_step_size_control():
+    frame = pd.DataFrame({"solver": ["dopri5", "rk4"]})
+    assert studies.joint_control(frame).equals(frame)
+
+
+def test_time_vs_nfe_fits_one_line_per_backend(tmp_path):
+    rows = [sweep_row("dopri5", tol, nfe, 0.1, 0.5 + rate * nfe, backend=backend)
+            for backend, rate in (("lean", 0.02), ("torchode", 0.05))
+            for tol, nfe in ((0.1, 14), (0.01, 20), (1e-4, 32))]  # fmt: skip
+    table = studies.time_vs_nfe([write_probe(tmp_path, 0.1, 0, rows)]).set_index("backend")
+    assert table.loc["lean", "seconds_per_nfe"] == pytest.approx(0.02)
+    assert table.loc["torchode", "seconds_per_nfe"] == pytest.approx(0.05)
+
+
 def test_time_vs_nfe_fits_a_line_with_its_r2(tmp_path):
     rows = [sweep_row("dopri5", tol, nfe, 0.1, 0.5 + 0.02 * nfe)
             for tol, nfe in ((0.1, 14), (0.01, 20), (1e-4, 32))]  # fmt: skip
@@ -57,7 +89,7 @@ def test_time_vs_nfe_fits_a_line_with_its_r2(tmp_path):
     assert fit["seconds_per_nfe"] == pytest.approx(0.02)
     assert fit["intercept_seconds"] == pytest.approx(0.5)
     assert fit["r2"] == pytest.approx(1.0)
-    assert fit["n_points"] == 3
+    assert fit["n_points"] == 3 and fit["backend"] == "torchdiffeq"  # a sweep without it
 
 
 def test_nfe_over_training_averages_windows_of_each_epoch(tmp_path):
@@ -81,6 +113,18 @@ def test_backward_vs_forward_keeps_training_steps_and_probes_apart(tmp_path):
     assert table.loc[("probe", 30), "solver"] == "lsoda"
     assert table.loc[("probe", 30), "nfe_backward"] == 15
     assert table.loc[("probe", 30), "backward_over_forward"] == pytest.approx(0.5)
+
+
+def test_backward_vs_forward_puts_the_seminorm_arm_beside_the_full_norm(tmp_path):
+    run = write_training(tmp_path, 0.1, 0, [14], steps_per_epoch=1)
+    probe = write_probe(
+        tmp_path, 0.1, 0, [sweep_row("dopri5", 0.1, 14, 0.1, 1.0)],
+        backward_rows=[("dopri5", "full", 0, 20, 20), ("dopri5+seminorm", "full", 0, 20, 14)],
+    )  # fmt: skip
+    table = studies.nfe_backward_vs_forward([run], [probe])
+    probes = table[table["source"] == "probe"].set_index("solver")
+    assert probes["nfe_backward"].to_dict() == {"dopri5": 20, "dopri5+seminorm": 14}
+    assert set(probes["adjoint"]) == {"full"} and set(probes["nfe_forward"]) == {20}
 
 
 def test_no_probes_is_an_error_not_an_empty_table():

@@ -4,16 +4,24 @@ A probe loads the weights of one finished MNIST run (``model.pt`` beside its
 ``metrics.json``) and measures, without training further:
 
 - ``sweep.csv``: for each test-time solver and tolerance (adaptive methods) or
-  step count (fixed-grid methods), the forward NFE, the wall time of the ODE
-  block's solve, the numerical error of its output against a float64 dopri5
-  reference solve at a much tighter tolerance, and the test error of the whole
-  network with that solve (Fig. 3a, 3b and the work-precision diagram).
+  step count (fixed-grid methods), and each solver backend of ``sweep_backends``
+  that offers the method (:func:`sweep_cases`), the forward NFE, the wall time of
+  the ODE block's solve, the numerical error of its output against a float64
+  dopri5 reference solve at a much tighter tolerance, and the test error of the
+  whole network with that solve (Fig. 3a, 3b and the work-precision diagram).
+  Beside torchdiffeq's joint step-size control (one step size and one error norm
+  for the whole batch; backends ``torchdiffeq`` and ``lean``), ``torchode`` controls
+  each sample's step on its own, the minibatching limitation made measurable.
+  Each case's ``seconds`` is a single solve, timed once and not repeated (at each
+  tolerance the backends run one after the other), so a timing carries the noise of
+  one measurement: compare them only as ratios within one probe.
 - ``reversibility.csv``: solving forward 0 -> 1 and back 1 -> 0 does not return
   exactly to the input (the limitation the paper names in Section 6); and the
   adjoint's gradients differ from backpropagation through the same solver.
 - ``backward_nfe.csv``: forward and backward NFE of the adjoint, one image at a
-  time, for dopri5 and for scipy's LSODA (the paper's solver family, see
-  :data:`BACKWARD_ARMS`) — the per-solver side of Fig. 3c.
+  time, for dopri5 with torchdiffeq's full error norm and with the seminorm, and
+  for scipy's LSODA (the paper's solver family, see :data:`BACKWARD_ARMS`) — the
+  per-solver side of Fig. 3c.
 
 A probe's run config is the budget's ``solver_studies.probe`` settings plus which
 trained run it probes (``train_dir``, ``arm``, ``seed``) and the ``family``,
@@ -47,6 +55,9 @@ from odebench.core.cli import run_main
 from odebench.core.measuring import count_parameters
 from odebench.core.run import RunEnvelope
 from odebench.core.solving import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    SOLVERS,
     ODEBlock,
     StepBudgetExceeded,
     integrate,
@@ -67,7 +78,8 @@ FAMILY = "probe"
 RUN_KEYS = ("family", "budget", "arm", "seed", "train_dir", "device")
 
 SWEEP_FIELDS = (
-    "solver", "kind", "tol_or_steps", "status", "nfe_forward", "error", "seconds", "test_error_pct",
+    "solver", "backend", "kind", "tol_or_steps", "status", "nfe_forward", "error", "seconds",
+    "test_error_pct",
 )  # fmt: skip
 REVERSIBILITY_FIELDS = (
     "tol", "reconstruction_error", "grad_rel_error", "nfe_forward", "nfe_reverse",
@@ -76,17 +88,21 @@ REVERSIBILITY_FIELDS = (
 BACKWARD_FIELDS = ("solver", "adjoint", "image", "nfe_forward", "nfe_backward")
 
 #: Arms of the per-image backward-NFE probe: (label, torchdiffeq method, options,
-#: adjoint scope). ``full`` integrates the parameters' adjoint too, as in training;
-#: ``state`` only the state's. LSODA can only run the ``state`` scope: scipy's
-#: LSODA allocates a dense work array quadratic in the state's size for its stiff
-#: mode. With the parameters' adjoint (75,392 parameters) one image already fails
+#: adjoint scope, adjoint norm). ``full`` scope integrates the parameters' adjoint too,
+#: as in training; ``state`` only the state's. LSODA can only run the ``state`` scope:
+#: scipy's LSODA allocates a dense work array quadratic in the state's size for its
+#: stiff mode. With the parameters' adjoint (75,392 parameters) one image already fails
 #: with "MemoryError: Unable to allocate 47.7 GiB" (measured with torchdiffeq 0.2.5
 #: and scipy 1.17.1); the state-only adjoint of one image (2 x 3,136 + 1 entries)
-#: needs 0.3 GB.
-BACKWARD_ARMS: tuple[tuple[str, str, dict, str], ...] = (
-    ("dopri5", "dopri5", {}, "full"),
-    ("dopri5", "dopri5", {}, "state"),
-    ("lsoda", "scipy_solver", {"solver": "LSODA"}, "state"),
+#: needs 0.3 GB. ``dopri5+seminorm`` is dopri5's full-scope arm with the seminorm
+#: (:data:`~odebench.core.solving.ADJOINT_NORMS`, Kidger, Chen & Lyons 2021): the same
+#: forward solve, a backward solve whose step control ignores the parameters' adjoint,
+#: so the two arms side by side show the backward evaluations the seminorm saves.
+BACKWARD_ARMS: tuple[tuple[str, str, dict, str, str], ...] = (
+    ("dopri5", "dopri5", {}, "full", "full"),
+    ("dopri5+seminorm", "dopri5", {}, "full", "seminorm"),
+    ("dopri5", "dopri5", {}, "state", "full"),
+    ("lsoda", "scipy_solver", {"solver": "LSODA"}, "state", "full"),
 )
 
 
@@ -103,6 +119,7 @@ def round_trip(
     tol: float,
     method: str = "dopri5",
     max_num_steps: int = 10_000,
+    backend: str = DEFAULT_BACKEND,
 ) -> dict[str, Any]:
     """Solve 0 -> 1, then back 1 -> 0 from the result; how far from ``h0`` does it land?
 
@@ -112,9 +129,10 @@ def round_trip(
     t = torch.tensor([0.0, 1.0]).to(h0)
     options = solver_options(method, None, max_num_steps)
     start = dynamics.nfe
-    h1 = integrate(dynamics, h0, t, method=method, tol=tol, options=options)
+    h1 = integrate(dynamics, h0, t, method=method, tol=tol, options=options, backend=backend)
     middle = dynamics.nfe
-    back = integrate(dynamics, h1, t.flip(0), method=method, tol=tol, options=options)
+    back = integrate(dynamics, h1, t.flip(0), method=method, tol=tol, options=options,
+                     backend=backend)  # fmt: skip
     return {
         "reconstruction_error": relative_error(back, h0),
         "nfe_forward": middle - start,
@@ -122,14 +140,51 @@ def round_trip(
     }
 
 
-def sweep_cases(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, float]]:
-    """(solver, kind, tolerance or step count) for every case of the sweep spec."""
-    for solver, tols in spec["adaptive"].items():
-        for tol in tols:
-            yield solver, "tol", float(tol)
-    for solver, counts in spec["fixed_steps"].items():
-        for steps in counts:
-            yield solver, "steps", int(steps)
+def supports(backend: str, method: str) -> bool:
+    """Whether solver ``backend`` offers ``method``: torchode only the methods of
+    :data:`odebench.core.torchode_backend.METHODS`, torchdiffeq and lean all of :data:`SOLVERS`."""
+    if backend == "torchode":
+        from odebench.core.torchode_backend import METHODS  # imports torchode
+
+        return method in METHODS
+    return method in SOLVERS
+
+
+def sweep_backends(spec: Mapping[str, Any]) -> list[str]:
+    """The spec's ``sweep_backends``, checked; the default backend for a spec without them."""
+    backends = [str(b) for b in spec.get("sweep_backends", [DEFAULT_BACKEND])]
+    if not backends:
+        raise ValueError("sweep_backends is empty; name at least one of: " + ", ".join(BACKENDS))
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        raise ValueError(f"unknown sweep backend(s) {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(BACKENDS)}")  # fmt: skip
+    return backends
+
+
+def sweep_cases(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, float, str]]:
+    """(solver, kind, tolerance or step count, backend) for every case of the sweep spec.
+
+    Adaptive cases run with every backend of ``sweep_backends`` that offers the method,
+    one backend after the other at each tolerance; fixed-grid cases with the first
+    backend only (without step-size control, the backends differ only in overhead).
+    A backend that does not offer a method is left out of its cases (logged once).
+    """
+    backends = sweep_backends(spec)
+    missing = set()
+    cases = [(solver, "tol", float(tol)) for solver, tols in spec["adaptive"].items()
+             for tol in tols]  # fmt: skip
+    cases += [(solver, "steps", int(steps)) for solver, counts in spec["fixed_steps"].items()
+              for steps in counts]  # fmt: skip
+    for solver, kind, value in cases:
+        candidates = backends if kind == "tol" else backends[:1]
+        for backend in candidates:
+            if supports(backend, solver):
+                yield solver, kind, value, backend
+            elif (backend, solver) not in missing:
+                missing.add((backend, solver))
+                log.info("sweep: backend %s does not offer %s; its %s cases are left out",
+                         backend, solver, solver)  # fmt: skip
 
 
 def load_trained(train_dir: Path) -> tuple[nn.Sequential, dict[str, Any]]:
@@ -157,11 +212,15 @@ class Probe:
         assert isinstance(self.block, ODEBlock)
         self.spec = spec
         self.max_num_steps = int(spec["max_num_steps"])
+        # The run's own backend: reversibility, backward NFE and, unless a case names
+        # another, the sweep (a config from before the key existed: the default).
+        self.backend = str(spec.get("backend", DEFAULT_BACKEND))
         self.t = torch.tensor([0.0, 1.0])
 
     def solve(self, h: torch.Tensor, method: str, value: float, **kw: Any) -> torch.Tensor:
         """The block's solve over [0, 1] with another method and tolerance (or step count)."""
         tol, options = solver_setting(method, value, self.max_num_steps)
+        kw.setdefault("backend", self.backend)
         return integrate(
             kw.pop("dynamics", self.block.dynamics), h, self.t.to(h),
             method=method, tol=tol, options=options, **kw,
@@ -169,23 +228,26 @@ class Probe:
 
     @torch.inference_mode()
     def sweep(self, x: torch.Tensor, y: torch.Tensor) -> list[dict[str, Any]]:
+        """One row per case of :func:`sweep_cases`; ``seconds`` is one solve, timed once."""
         h = self.stem(x)
         reference = copy.deepcopy(self.block.dynamics).double()
+        first = sweep_backends(self.spec)[0]
         started = time.perf_counter()
         z_ref = self.solve(
-            h.double(), "dopri5", float(self.spec["reference_tol"]), dynamics=reference
-        )
+            h.double(), "dopri5", float(self.spec["reference_tol"]), dynamics=reference,
+            backend=first,
+        )  # fmt: skip
         log.info(
-            "reference solve (float64, dopri5, tol %g): %d evaluations, %.1f s",
+            "reference solve (float64, dopri5, %s, tol %g): %d evaluations, %.1f s", first,
             self.spec["reference_tol"], reference.nfe, time.perf_counter() - started,
         )  # fmt: skip
         rows = []
-        for solver, kind, value in sweep_cases(self.spec):
-            row = {"solver": solver, "kind": kind, "tol_or_steps": value}
+        for solver, kind, value, backend in sweep_cases(self.spec):
+            row = {"solver": solver, "backend": backend, "kind": kind, "tol_or_steps": value}
             self.block.nfe = 0
             started = time.perf_counter()
             try:
-                z = self.solve(h, solver, value)
+                z = self.solve(h, solver, value, backend=backend)
             except StepBudgetExceeded:
                 rows.append(row | {"status": STEP_BUDGET_EXHAUSTED, "nfe_forward": self.block.nfe})
                 continue
@@ -199,8 +261,9 @@ class Probe:
                 "test_error_pct": 100.0 * wrong / len(y),
             })  # fmt: skip
             log.info(
-                "%s %s=%g: nfe %d, error %.3g, %.2f s, test error %.2f%%", solver, kind, value,
-                self.block.nfe, rows[-1]["error"], seconds, rows[-1]["test_error_pct"],
+                "%s (%s) %s=%g: nfe %d, error %.3g, %.2f s, test error %.2f%%", solver, backend,
+                kind, value, self.block.nfe, rows[-1]["error"], seconds,
+                rows[-1]["test_error_pct"],
             )  # fmt: skip
         return rows
 
@@ -211,7 +274,8 @@ class Probe:
         rows = []
         for tol in self.spec["reversibility_tolerances"]:
             tol = float(tol)
-            trip = round_trip(self.block.dynamics, h0, tol, max_num_steps=self.max_num_steps)
+            trip = round_trip(self.block.dynamics, h0, tol, max_num_steps=self.max_num_steps,
+                              backend=self.backend)  # fmt: skip
             grads = {}
             for gradient in ("adjoint", "direct"):
                 self.block.nfe = 0
@@ -236,7 +300,7 @@ class Probe:
         with torch.no_grad():
             features = self.stem(x)
         rows = []
-        for label, method, options, scope in BACKWARD_ARMS:
+        for label, method, options, scope, norm in BACKWARD_ARMS:
             adjoint_params = tuple(self.block.parameters()) if scope == "full" else ()
             for i in range(len(x)):
                 h = features[i : i + 1].clone().requires_grad_(True)
@@ -244,7 +308,8 @@ class Probe:
                 z = integrate(
                     self.block.dynamics, h, self.t, method=method, tol=tol,
                     options=options or solver_options(method, None, self.max_num_steps),
-                    gradient="adjoint", adjoint_params=adjoint_params,
+                    gradient="adjoint", adjoint_norm=norm, adjoint_params=adjoint_params,
+                    backend=self.backend,
                 )  # fmt: skip
                 forward = self.block.nfe
                 F.cross_entropy(self.head(z), y[i : i + 1]).backward()
@@ -253,8 +318,9 @@ class Probe:
                     "nfe_forward": forward, "nfe_backward": self.block.nfe - forward,
                 })  # fmt: skip
             mine = [r for r in rows if r["solver"] == label and r["adjoint"] == scope]
-            log.info("backward NFE, %s (%s adjoint), %d images: forward %.1f, backward %.1f",
-                     label, scope, len(mine), sum(r["nfe_forward"] for r in mine) / len(mine),
+            log.info("backward NFE, %s (%s adjoint, %s norm), %d images: forward %.1f, "
+                     "backward %.1f", label, scope, norm, len(mine),
+                     sum(r["nfe_forward"] for r in mine) / len(mine),
                      sum(r["nfe_backward"] for r in mine) / len(mine))  # fmt: skip
         return rows
 
@@ -266,6 +332,7 @@ def probe(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
     before anything is written.
     """
     train_dir = Path(run["train_dir"])
+    sweep_backends(run)  # a wrong name fails before anything is loaded or written
     model, trained = load_trained(train_dir)
     if run["seed"] != trained["seed"]:
         raise ValueError(f"seed {run['seed']} does not match the seed {trained['seed']} of "

@@ -112,6 +112,50 @@ class _Counter:
         self.calls += 1
 
 
+def dynamics_floor(func: nn.Module, h: torch.Tensor, replays: int = 200) -> dict[str, float]:
+    """Milliseconds of one evaluation of ``func`` at state ``h``, and of one evaluation with
+    its vector-Jacobian product (state and parameters), each replayed as a CUDA graph.
+
+    A graph replay launches every kernel of a call at once, so these are the dynamics'
+    own cost without Python or launch overhead: NFE x these times is the floor under
+    which no solver (of that method and NFE) can take a step.
+    """
+    t = torch.tensor(0.5, device=h.device)
+    y = h.detach().clone().requires_grad_(True)
+    v = torch.randn_like(h)
+    params = tuple(p for p in func.parameters() if p.requires_grad)
+
+    def forward():
+        with torch.no_grad():
+            return func(t, y)
+
+    def forward_backward():
+        return torch.autograd.grad(func(t, y), (y, *params), v)
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm up off the default stream, as capture requires
+        for _ in range(3):
+            forward()
+            forward_backward()
+    torch.cuda.current_stream().wait_stream(side)
+    times = {}
+    for name, fn in (("forward_ms", forward), ("forward_backward_ms", forward_backward)):
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn()
+        graph.replay()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize()
+        start.record()
+        for _ in range(replays):
+            graph.replay()
+        end.record()
+        torch.cuda.synchronize()
+        times[name] = start.elapsed_time(end) / replays
+    return times
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m odebench.perf.speedcheck", description=__doc__.split("\n")[0]
@@ -122,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--data", help="prepared MNIST .npz (default: the config's data.mnist_npz)")
+    parser.add_argument("--floor", action="store_true",
+                        help="on cuda: also the step's floor, its dynamics replayed as CUDA graphs")  # fmt: skip
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -195,6 +241,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<32} {med[name]:.3f} s/step  ratio {med[name] / base:.3f}  "
               f"NFE forward {forward} backward {backward}  "
               f"(equal to the example's on {same}/{args.steps} steps)")  # fmt: skip
+    if args.floor and device.type == "cuda" and args.model == "odenet":
+        h = first.model[0](x)  # the last batch's features: the ODE block's state
+        floor = dynamics_floor(first.model[1].dynamics.func, h)
+        forward = statistics.median(f for f, _ in nfes["torchdiffeq example"])
+        backward = statistics.median(b for _, b in nfes["torchdiffeq example"])
+        step_floor = forward * floor["forward_ms"] + backward * floor["forward_backward_ms"]
+        print(f"  floor: dynamics {floor['forward_ms']:.3f} ms forward, "
+              f"{floor['forward_backward_ms']:.3f} ms forward+backward (CUDA graph replays); "
+              f"x NFE {forward:g} + {backward:g} = {step_floor:.1f} ms per step")  # fmt: skip
+        for name in steps:
+            print(f"  {name:<32} {1e3 * med[name] / step_floor:.1f} x the floor")
     return 0
 
 

@@ -210,7 +210,7 @@ def spirals_data_run(resolved: Mapping[str, Any]) -> dict[str, Any]:
 def probe_run(resolved: Mapping[str, Any], arm: str, seed: int) -> dict[str, Any]:
     """The config of one probe of the trained ODE-Net ``arm`` (``odenet-tol<t>``), ``seed``."""
     train_dir = paths.run_dir(resolved["budget"], "mnist", arm, seed)
-    return dict(resolved["solver_studies"]["probe"]) | {
+    return dict(resolved["solver_studies"]["probe"]) | _solver(resolved) | {
         "family": "probe", "budget": resolved["budget"], "arm": arm, "seed": int(seed),
         "train_dir": str(train_dir), "device": resolved["device"],
     }  # fmt: skip

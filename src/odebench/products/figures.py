@@ -22,6 +22,11 @@ import numpy as np
 import pandas as pd
 
 from odebench.products import registry
+from odebench.products.tables.solver_studies import (
+    JOINT_BACKENDS,
+    UNRECORDED_BACKEND,
+    joint_control,
+)
 
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
@@ -165,18 +170,30 @@ def _steps_axis(ax) -> None:
 # -- Figure 3 and the solver studies -------------------------------------------------------
 
 
+def _joint_dopri5(table: pd.DataFrame) -> pd.DataFrame:
+    """dopri5's rows of the sweep with torchdiffeq's joint step-size control (Figure 3's
+    setting), ``backend`` filled in for a table without the column."""
+    table = joint_control(table[table["solver"] == "dopri5"])
+    return table if "backend" in table else table.assign(backend=UNRECORDED_BACKEND)
+
+
+def _line_label(tol: float, backend: str, backends) -> str:
+    """The training tolerance's label, and the backend where the figure draws several."""
+    return _tol_label(tol) + (f" ({backend})" if len(set(backends)) > 1 else "")
+
+
 def fig3a_nfe_vs_error(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     plt, sns = _pyplot()
-    table = t[registry.WORK_PRECISION.name]
-    table = table[table["solver"] == "dopri5"]
+    table = _joint_dopri5(t[registry.WORK_PRECISION.name])
     fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
     colors = _palette(table["train_tol"])
-    for tol, group in table.groupby("train_tol"):
+    for (tol, backend), group in table.groupby(["train_tol", "backend"]):
         # In sweep order, loose to tight: two tolerances can share an NFE.
         group = group.sort_values("tol_or_steps", ascending=False)
         ax.errorbar(group["nfe_forward"], group["error"], xerr=_std(group["nfe_forward_std"]),
                     yerr=_log_err(group["error"], group["error_std"]), color=colors[tol],
-                    marker="o", markersize=4, capsize=2, label=_tol_label(tol))  # fmt: skip
+                    marker="o", markersize=4, capsize=2,
+                    label=_line_label(tol, backend, table["backend"]))  # fmt: skip
     ax.set(xlabel="forward NFE (dopri5, test-time tolerance swept)",
            ylabel="relative error of the ODE block's output", yscale="log")  # fmt: skip
     _steps_axis(ax)
@@ -188,22 +205,21 @@ def fig3a_nfe_vs_error(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 def fig3b_time_vs_nfe(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     plt, sns = _pyplot()
-    table = t[registry.WORK_PRECISION.name]
-    table = table[table["solver"] == "dopri5"]
-    fits = t[registry.TIME_VS_NFE.name]
-    fits = fits[fits["solver"] == "dopri5"].set_index("train_tol")
+    table = _joint_dopri5(t[registry.WORK_PRECISION.name])
+    fits = _joint_dopri5(t[registry.TIME_VS_NFE.name]).set_index(["train_tol", "backend"])
     fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
     colors = _palette(table["train_tol"])
-    for tol, group in table.groupby("train_tol"):
+    for (tol, backend), group in table.groupby(["train_tol", "backend"]):
+        label = _line_label(tol, backend, table["backend"])
         ax.errorbar(group["nfe_forward"], group["seconds"], xerr=_std(group["nfe_forward_std"]),
                     yerr=_std(group["seconds_std"]), fmt="o", color=colors[tol], capsize=2,
-                    markersize=4, label=f"{_tol_label(tol)}: measured")  # fmt: skip
-        fit = fits.loc[tol] if tol in fits.index else None
+                    markersize=4, label=f"{label}: measured")  # fmt: skip
+        fit = fits.loc[(tol, backend)] if (tol, backend) in fits.index else None
         if fit is None or not np.isfinite(fit["seconds_per_nfe"]):
             continue  # one NFE value: no line to fit
         x = np.linspace(0, group["nfe_forward"].max() * 1.05, 50)
         ax.plot(x, fit["seconds_per_nfe"] * x + fit["intercept_seconds"], color=colors[tol],
-                linewidth=1, label=f"{_tol_label(tol)}: fit, {1e3 * fit['seconds_per_nfe']:.1f} "
+                linewidth=1, label=f"{label}: fit, {1e3 * fit['seconds_per_nfe']:.1f} "
                 f"ms/NFE, R² = {fit['r2']:.3f}")  # fmt: skip
     ax.set(xlabel="forward NFE (dopri5)", ylabel="forward solve time of the block (s)")
     ax.set_xlim(left=0)
@@ -245,6 +261,8 @@ def fig3c_nfe_backward_vs_forward(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
          "training steps: batch, dopri5, full adjoint (area ∝ steps)"),
         (("probe", "dopri5", "full"), "s", 120, False, None,
          "one image, final weights: dopri5, full adjoint (area ∝ images)"),
+        (("probe", "dopri5+seminorm", "full"), "v", 120, False, None,
+         "one image, final weights: dopri5, full adjoint, seminorm (area ∝ images)"),
         (("probe", "dopri5", "state"), "^", 40, True, "black",
          "one image, final weights: dopri5, state adjoint"),
         (("probe", "lsoda", "state"), "D", 120, False, None,
@@ -339,19 +357,40 @@ def memory_scaling(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
+def _backend_markers(backends) -> dict[str, tuple[str, bool]]:
+    """Backend -> (marker, filled): filled for torchdiffeq's joint step-size control, hollow
+    for per-sample control (torchode); one shape per backend."""
+    shapes = ["o", "^", "s", "D", "v"]
+    return {
+        backend: (shapes[i % len(shapes)], backend in JOINT_BACKENDS)
+        for i, backend in enumerate(sorted(set(backends)))
+    }
+
+
+def _backend_label(backend: str) -> str:
+    if backend in JOINT_BACKENDS:
+        return f"{backend}: one step size for the whole batch"
+    return f"{backend}: a step size per sample"
+
+
 def work_precision(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     plt, sns = _pyplot()
     from matplotlib.lines import Line2D
 
     table = t[registry.WORK_PRECISION.name]
+    if "backend" not in table:
+        table = table.assign(backend=UNRECORDED_BACKEND)
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), layout="constrained")
     colors = _palette(table["solver"])
     tols = sorted(table["train_tol"].unique())
     styles = dict(zip(tols, ["-", "--", ":", "-."], strict=False))
-    for (solver, tol), group in table.groupby(["solver", "train_tol"]):
+    markers = _backend_markers(table["backend"])
+    for (solver, tol, backend), group in table.groupby(["solver", "train_tol", "backend"]):
         group = group.sort_values("nfe_forward")
-        kw = {"color": colors[solver], "linestyle": styles.get(tol, "-"), "marker": "o",
-              "markersize": 3, "capsize": 1.5, "elinewidth": 0.7}  # fmt: skip
+        marker, filled = markers[backend]
+        kw = {"color": colors[solver], "linestyle": styles.get(tol, "-"), "marker": marker,
+              "markersize": 3 if filled else 4.5, "capsize": 1.5, "elinewidth": 0.7,
+              "markerfacecolor": colors[solver] if filled else "white"}  # fmt: skip
         nfe_err = _log_err(group["nfe_forward"], group["nfe_forward_std"])
         error_err = _log_err(group["error"], group["error_std"])
         time_err = _log_err(group["seconds"], group["seconds_std"])
@@ -373,8 +412,14 @@ def work_precision(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     handles = [Line2D([], [], color=colors[s], marker="o", markersize=3, label=s) for s in colors]
     handles += [Line2D([], [], color="0.3", linestyle=styles.get(tol, "-"),
                        label=_tol_label(tol)) for tol in tols]  # fmt: skip
-    _legend_outside(axes[2], handles, title=f"solver (colour), ODE-Net (line)\n"
-                    f"{_seeds_text(table['n_seeds'])}{_failed_text(table, 'solves')}")  # fmt: skip
+    handles += [Line2D([], [], color="0.3", linestyle="", marker=marker,
+                       markersize=3 if filled else 4.5,
+                       markerfacecolor="0.3" if filled else "white",
+                       label=_backend_label(backend))
+                for backend, (marker, filled) in markers.items()]  # fmt: skip
+    _legend_outside(axes[2], handles, title=f"solver (colour), ODE-Net (line), backend "
+                    f"(marker)\n{_seeds_text(table['n_seeds'])}"
+                    f"{_failed_text(table, 'solves')}")  # fmt: skip
     fig.suptitle("Work-precision diagram of the trained ODE-Nets' block: not in the paper "
                  f"(every test-time solver, extending {PAPER}'s trade of precision for speed)",
                  fontsize=9)  # fmt: skip

@@ -130,23 +130,33 @@ _PROBES = RunFiles("probe", paths.SWEEP_CSV)
 WORK_PRECISION = Table(
     "work_precision", "solver_studies", f"{_TABLES}.solver_studies:build_work_precision",
     "Work precision",
-    "Per training tolerance and test-time solver setting: forward NFE, wall time of the\n"
-    "ODE block's solve, its error against a float64 reference solve, and test error, over\n"
-    "seeds (probes of the trained ODE-Nets).",
+    "Per training tolerance, test-time solver setting and solver backend: forward NFE, wall\n"
+    "time of the ODE block's solve (one solve per seed), its error against a float64\n"
+    "reference solve, and test error, over seeds (probes of the trained ODE-Nets).\n"
+    "``backend`` says whose step-size control took the steps: ``torchdiffeq`` and ``lean``\n"
+    "(torchdiffeq's methods, less bookkeeping) take one step size for the whole batch, as in\n"
+    "the paper; ``torchode`` controls each sample's step size and error on its own, so a\n"
+    "batch costs the NFE of its hardest sample. Probes made before the column existed\n"
+    "read as ``torchdiffeq``.",
     inputs={"sweeps": _PROBES},
 )  # fmt: skip
 TIME_VS_NFE = Table(
     "time_vs_nfe", "solver_studies", f"{_TABLES}.solver_studies:build_time_vs_nfe",
     "Time against NFE",
-    "Least-squares line of the block's solve time on its NFE, per training tolerance and\n"
-    "solver, with its R².",
+    "Least-squares line of the block's solve time on its NFE, per training tolerance,\n"
+    "solver and backend (joint step-size control: ``torchdiffeq``, ``lean``; per-sample:\n"
+    "``torchode``), with its R².",
     inputs={"sweeps": _PROBES},
 )  # fmt: skip
 NFE_BACKWARD_VS_FORWARD = Table(
     "nfe_backward_vs_forward", "solver_studies",
     f"{_TABLES}.solver_studies:build_nfe_backward_vs_forward", "Backward against forward NFE",
     "The adjoint's backward NFE against its forward NFE: every training step of the probed\n"
-    "ODE-Nets, and one-image solves with the final weights for dopri5 and scipy's LSODA.",
+    "ODE-Nets, and one-image solves with the final weights for dopri5 and scipy's LSODA.\n"
+    "``dopri5+seminorm`` is dopri5's full adjoint with the seminorm (Kidger, Chen & Lyons,\n"
+    "2021: the parameters' adjoint left out of the backward solve's error norm); beside\n"
+    "``dopri5`` (torchdiffeq's full norm) at the same training tolerance and forward NFE it\n"
+    "shows the backward evaluations the seminorm saves.",
     inputs={"steps": RunFiles("mnist", paths.STEPS_CSV, "probed"),
             "probes": RunFiles("probe", paths.BACKWARD_NFE_CSV)},
 )  # fmt: skip
@@ -251,7 +261,8 @@ FIGURES: dict[str, Figure] = {
             "numerical error of the ODE block's output as the test-time dopri5 tolerance\n"
             "sweeps. The error is relative to a float64 dopri5 solve at a much tighter\n"
             "tolerance (``reference_tol`` in config.yaml). One line per training tolerance;\n"
-            "bands are ± one std over seeds. Look for the error to fall as NFE rises.",
+            "bands are ± one std over seeds. Only torchdiffeq's joint step-size control\n"
+            "(backends torchdiffeq, lean), the paper's. Look for the error to fall as NFE rises.",
             tables=(WORK_PRECISION,),
             look="the error of the ODE block's solve should fall as the solver spends more "
             "evaluations, one line per training tolerance.",
@@ -264,9 +275,10 @@ FIGURES: dict[str, Figure] = {
             "Figure 3b: time against NFE",
             "Figure 3b of the paper, measured: wall time of the ODE block's forward solve\n"
             "(dopri5) against its NFE, with a least-squares line per training tolerance and\n"
-            "its R² (``time_vs_nfe.csv``). Time proportional to NFE means the solver's own\n"
-            "overhead is small next to the network evaluations. Timings are from one\n"
-            "machine and one process; compare them only with each other.",
+            "its R² (``time_vs_nfe.csv``), with torchdiffeq's joint step-size control\n"
+            "(backends torchdiffeq, lean). Time proportional to NFE means the solver's own\n"
+            "overhead is small next to the network evaluations. Timings are single solves\n"
+            "on one machine in one process; compare them only with each other.",
             tables=(WORK_PRECISION, TIME_VS_NFE),
             look="points on a straight line through the origin mean time is proportional to "
             "NFE.",
@@ -281,13 +293,18 @@ FIGURES: dict[str, Figure] = {
             "adjoint included), area proportional to the number of steps. Markers with a\n"
             "black edge: one image at a time with the final weights, for dopri5 and for\n"
             "scipy's LSODA (the paper's solver family); LSODA can only integrate the state's\n"
-            "adjoint (see the README). The dashed line is the paper's claim, backward ≈ half\n"
-            "of forward.",
+            "adjoint (see the README). Downward triangles, where the probes ran that arm:\n"
+            "dopri5's full adjoint with the seminorm (the parameters' adjoint out of the\n"
+            "backward solve's error norm), beside the squares of torchdiffeq's full norm: the\n"
+            "backward NFE it saves. The dashed line is the paper's claim, backward ≈ half of\n"
+            "forward.",
             tables=(NFE_BACKWARD_VS_FORWARD,),
             look="the paper's points lie near half the forward NFE; ours are compared with "
             "that line.",
             differs="training steps of the adjoint ODE-Net with dopri5, and one-image solves "
-            "with scipy's LSODA (state adjoint only, for memory) beside dopri5.",
+            "with scipy's LSODA (state adjoint only, for memory) beside dopri5, and, where the "
+            "probes ran it, dopri5 with the adjoint's seminorm (Kidger et al., 2021, after the "
+            "paper).",
         ),
         Figure(
             "fig3d_nfe_over_training", "solver_studies", f"{_FIGURES}:fig3d_nfe_over_training",
@@ -323,12 +340,17 @@ FIGURES: dict[str, Figure] = {
             "adaptive solvers (dopri5, bosh3, adaptive_heun over tolerances) and fixed-grid\n"
             "solvers (rk4, midpoint, euler over step counts). This is the paper's \"trade\n"
             "precision for speed at test time\": how far can NFE fall before the test error\n"
-            "moves?",
+            "moves? Markers tell the backends apart: filled, torchdiffeq's joint step-size\n"
+            "control (one step size for the whole batch); hollow, torchode's per-sample\n"
+            "control (each image meets the tolerance on its own, the batch costs the NFE of\n"
+            "its hardest image).",
             tables=(WORK_PRECISION,),
             look="numerical error against NFE for every test-time solver; lower and further "
-            "left is cheaper for the same precision.",
-            differs="not in the paper: every torchdiffeq solver of the probe, applied to the "
-            "trained ODE-Nets.",
+            "left is cheaper for the same precision. Hollow markers: per-sample step-size "
+            "control (torchode) against the joint control of the filled ones.",
+            differs="not in the paper: every torchdiffeq solver of the probe, and torchode's "
+            "per-sample step-size control where the probe ran it, applied to the trained "
+            "ODE-Nets.",
         ),
         Figure(
             "fig4_density_matching", "cnf", f"{_FIGURES}:fig4_density_matching",

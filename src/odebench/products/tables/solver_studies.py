@@ -8,14 +8,20 @@ empty for one seed) and ``n_seeds`` the count.
 ======================================  ====================================================
 table                                   rows
 ======================================  ====================================================
-``work_precision.csv``                  training tolerance x test-time solver x tol/steps
-``time_vs_nfe.csv``                     training tolerance x solver: linear fit of seconds
-                                        on NFE and its R^2 (Fig. 3b)
-``nfe_backward_vs_forward.csv``         training steps and one-image probes, by forward NFE
-                                        (Fig. 3c)
+``work_precision.csv``                  training tolerance x test-time solver x backend x
+                                        tol/steps
+``time_vs_nfe.csv``                     training tolerance x solver x backend: linear fit of
+                                        seconds on NFE and its R^2 (Fig. 3b)
+``nfe_backward_vs_forward.csv``         training steps and one-image probes (one arm per
+                                        solver, adjoint scope and adjoint norm), by forward
+                                        NFE (Fig. 3c)
 ``nfe_over_training.csv``               training tolerance x window of training (Fig. 3d)
 ``reversibility.csv``                   training tolerance x solve tolerance
 ======================================  ====================================================
+
+The sweep's ``backend`` says whose step-size control took the steps:
+:data:`JOINT_BACKENDS` (torchdiffeq's: one step size and one error norm for the whole
+batch, as in the paper) or ``torchode`` (each sample's own step size and error norm).
 
 Each has a ``build_<table>`` function, its builder in :mod:`odebench.products.registry`.
 """
@@ -32,6 +38,25 @@ from odebench.core import artifacts
 from odebench.core.status import COMPLETED
 from odebench.pipeline import paths
 from odebench.products.aggregate import run_dirs_of
+
+#: Backends whose step-size control is joint over the batch, torchdiffeq's (``lean`` takes
+#: torchdiffeq's steps with less bookkeeping): the paper's setting. Figures 3a and 3b and
+#: the claims decided on the sweep read only these rows; the work-precision diagram reads
+#: every backend.
+JOINT_BACKENDS = ("torchdiffeq", "lean")
+#: The backend of a sweep.csv without a ``backend`` column: such probes predate the column
+#: and were made by torchdiffeq as published.
+UNRECORDED_BACKEND = "torchdiffeq"
+
+
+def joint_control(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a sweep table solved with joint step-size control (:data:`JOINT_BACKENDS`).
+
+    A table without a ``backend`` column predates the column: every row is torchdiffeq's.
+    """
+    if "backend" not in frame:
+        return frame
+    return frame[frame["backend"].isin(JOINT_BACKENDS)]
 
 
 def _read_tagged(dirs: Sequence[Path], name: str, meta: str, tol_key: str) -> pd.DataFrame:
@@ -54,6 +79,15 @@ def _read_probe_csv(probe_dirs: Sequence[Path], name: str) -> pd.DataFrame:
     return _read_tagged(probe_dirs, name, paths.METRICS_JSON, "train_tol")
 
 
+def _read_sweeps(probe_dirs: Sequence[Path]) -> pd.DataFrame:
+    """Every probe's sweep.csv; rows of files without a ``backend`` column get
+    :data:`UNRECORDED_BACKEND`."""
+    sweep = _read_probe_csv(probe_dirs, paths.SWEEP_CSV)
+    backend = sweep["backend"] if "backend" in sweep else pd.Series(pd.NA, index=sweep.index)
+    sweep["backend"] = backend.fillna(UNRECORDED_BACKEND).astype(str)
+    return sweep
+
+
 def _read_training(train_dirs: Sequence[Path], name: str) -> pd.DataFrame:
     return _read_tagged(train_dirs, name, paths.CONFIG_JSON, "tol")
 
@@ -69,20 +103,20 @@ def over_seeds(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -
     return table.reset_index()
 
 
+#: One row of work_precision.csv: which network, which test-time solve.
+CASE_KEYS = ["train_tol", "solver", "backend", "kind", "tol_or_steps"]
+
+
 def work_precision(probe_dirs: Sequence[Path]) -> pd.DataFrame:
-    """Error, time, NFE and test error per test-time solver setting (failed cases kept)."""
-    sweep = _read_probe_csv(probe_dirs, paths.SWEEP_CSV)
+    """Error, time, NFE and test error per test-time solver setting and backend (failed
+    cases counted). ``seconds`` is the mean over seeds of single solves (one per probe)."""
+    sweep = _read_sweeps(probe_dirs)
     completed = sweep[sweep["status"] == COMPLETED]
-    table = over_seeds(
-        completed,
-        ["train_tol", "solver", "kind", "tol_or_steps"],
-        ["nfe_forward", "error", "seconds", "test_error_pct"],
-    )
+    table = over_seeds(completed, CASE_KEYS, ["nfe_forward", "error", "seconds", "test_error_pct"])
     failed = sweep[sweep["status"] != COMPLETED]
-    counts = failed.groupby(["train_tol", "solver", "kind", "tol_or_steps"]).size()
+    counts = failed.groupby(CASE_KEYS).size()
     table["n_failed"] = [
-        int(counts.get(tuple(row), 0))
-        for row in table[["train_tol", "solver", "kind", "tol_or_steps"]].itertuples(index=False)
+        int(counts.get(tuple(row), 0)) for row in table[CASE_KEYS].itertuples(index=False)
     ]
     return table
 
@@ -97,22 +131,24 @@ def linear_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def time_vs_nfe(probe_dirs: Sequence[Path]) -> pd.DataFrame:
-    """Per training tolerance and solver: seconds of a forward solve against its NFE.
+    """Per training tolerance, solver and backend: seconds of a forward solve against its NFE.
 
     Every completed sweep case of every seed is one point; fixed-grid and adaptive
-    solvers are fitted separately since their cost per evaluation differs.
+    solvers, and the backends, are fitted separately since their cost per evaluation
+    differs.
     """
-    sweep = _read_probe_csv(probe_dirs, paths.SWEEP_CSV)
+    sweep = _read_sweeps(probe_dirs)
     sweep = sweep[sweep["status"] == COMPLETED]
     rows = []
-    for (train_tol, solver), group in sweep.groupby(["train_tol", "solver"], sort=True):
+    keys = ["train_tol", "solver", "backend"]
+    for (train_tol, solver, backend), group in sweep.groupby(keys, sort=True):
         x = group["nfe_forward"].to_numpy(float)
         y = group["seconds"].to_numpy(float)
         fit = linear_fit(x, y) if len(np.unique(x)) > 1 else dict.fromkeys(
             ("slope", "intercept", "r2"), float("nan")
         )  # fmt: skip
         rows.append({
-            "train_tol": train_tol, "solver": solver, "n_points": len(group),
+            "train_tol": train_tol, "solver": solver, "backend": backend, "n_points": len(group),
             "n_seeds": group["seed"].nunique(), "nfe_min": x.min(), "nfe_max": x.max(),
             "seconds_per_nfe": fit["slope"], "intercept_seconds": fit["intercept"],
             "r2": fit["r2"],
@@ -126,7 +162,9 @@ def nfe_backward_vs_forward(train_dirs: Sequence[Path], probe_dirs: Sequence[Pat
     One row per (source, solver, adjoint scope, training tolerance, forward NFE):
     how many steps or images had that forward NFE and their mean backward NFE.
     ``source`` is ``training`` (batches of the training run, dopri5, full adjoint)
-    or ``probe`` (one image at a time with the final weights).
+    or ``probe`` (one image at a time with the final weights, one ``solver`` per arm of
+    :data:`odebench.mnist.probe.BACKWARD_ARMS`: ``dopri5+seminorm`` is dopri5 with the
+    adjoint's seminorm, beside ``dopri5`` with torchdiffeq's full norm).
     """
     steps = _read_training(train_dirs, paths.STEPS_CSV).assign(
         source="training", solver="dopri5", adjoint="full"
