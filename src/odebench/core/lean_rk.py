@@ -69,7 +69,7 @@ class _Unfitted:
 def _combine(base: torch.Tensor | None, stages: list, coefficients: list[float]) -> torch.Tensor:
     """``base + sum_j c_j k_j`` (``base`` None: no base), skipping zero coefficients."""
     out = base
-    for k, c in zip(stages, coefficients):
+    for k, c in zip(stages, coefficients, strict=True):
         if c == 0.0:
             continue
         if out is None:
@@ -182,8 +182,8 @@ class LeanRK(RKAdaptiveStepsizeODESolver):
             dt = c["min_step"]
         dt = _clamp(dt, c["min_step"], c["max_step"])
         t1f = t0f + dt
-        assert t1f > t0f, "underflow in dt {}".format(dt)
-        assert torch.isfinite(y0).all(), "non-finite values in state `y`: {}".format(y0)
+        assert t1f > t0f, f"underflow in dt {dt}"
+        assert torch.isfinite(y0).all(), f"non-finite values in state `y`: {y0}"
         t0, t1 = (t0, t0 + dt) if timed else (t0f, t1f)
 
         h = self._np_dtype(dt)  # torchdiffeq: coefficient x dt in the state's dtype
@@ -246,9 +246,13 @@ class LeanRK(RKAdaptiveStepsizeODESolver):
 
     # -- float <-> tensor state, for torchdiffeq's own step ------------------------------------
     def _tensor_state(self, rk_state):
-        as_time = lambda v: v if torch.is_tensor(v) else torch.tensor(  # noqa: E731
-            v, dtype=self.dtype, device=self.y0.device
-        )
+        def as_time(v):
+            return (
+                v
+                if torch.is_tensor(v)
+                else torch.tensor(v, dtype=self.dtype, device=self.y0.device)
+            )
+
         return rk_state._replace(
             t0=as_time(rk_state.t0), t1=as_time(rk_state.t1), dt=as_time(rk_state.dt),
             interp_coeff=self._fitted(rk_state.interp_coeff),
@@ -265,8 +269,8 @@ class LeanRK(RKAdaptiveStepsizeODESolver):
     def _advance(self, next_t):
         n_steps = 0
         while next_t > self.rk_state.t1:
-            assert n_steps < self.max_num_steps, "max_num_steps exceeded ({}>={})".format(
-                n_steps, self.max_num_steps
+            assert n_steps < self.max_num_steps, (
+                f"max_num_steps exceeded ({n_steps}>={self.max_num_steps})"
             )
             self.rk_state = self._adaptive_step(self.rk_state)
             n_steps += 1
@@ -282,7 +286,8 @@ class LeanRK(RKAdaptiveStepsizeODESolver):
 
 
 def _lean_class(name: str, solver: type) -> type:
-    return type(f"Lean{solver.__name__}", (LeanRK, solver), {"__doc__": f"Lean {name}, see {__name__}."})
+    doc = f"torchdiffeq's {name} with less bookkeeping per step, see {__name__}."
+    return type(f"Lean{solver.__name__}", (LeanRK, solver), {"__doc__": doc})
 
 
 #: torchdiffeq method name -> its lean class, for every adaptive RK method.

@@ -54,7 +54,6 @@ ADJOINT_NORMS: dict[str, Callable[[dict], dict | None]] = {
 }
 
 
-
 def _torchdiffeq_solve(lean: bool) -> Callable[..., Any]:
     def solve(dynamics, h, t, *, method, tol, options, gradient, adjoint_norm, **kwargs):
         name = lean_method(method) if lean else method

@@ -281,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         if "skipped" in r:
             print(f"{lead}  not run: {r['skipped']}")
             continue
-        ratio = lambda key: f"{r[key]:>6.2f}" if key in r else f"{'':>6}"  # noqa: E731
+
+        def ratio(key: str, r: dict = r) -> str:
+            return f"{r[key]:>6.2f}" if key in r else f"{'':>6}"
+
         print(
             f"{lead} {r['nfe_forward']:>6.0f} {r['nfe_backward']:>6.0f} "
             f"{1e3 * r['forward_seconds']:>9.1f} {ratio('forward_seconds_vs_torchdiffeq')} "

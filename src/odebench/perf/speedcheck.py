@@ -166,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--data", help="prepared MNIST .npz (default: the config's data.mnist_npz)")
-    parser.add_argument("--floor", action="store_true",
-                        help="on cuda: also the step's floor, its dynamics replayed as CUDA graphs")  # fmt: skip
+    parser.add_argument(
+        "--floor", action="store_true",
+        help="on cuda: also the step's floor, its dynamics replayed as CUDA graphs",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -237,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in steps:
         forward = [f for f, _ in nfes[name]]
         backward = [b for _, b in nfes[name]]
-        same = sum(n == r for n, r in zip(nfes[name], nfes["torchdiffeq example"]))
+        same = sum(n == r for n, r in zip(nfes[name], nfes["torchdiffeq example"], strict=True))
         print(f"  {name:<32} {med[name]:.3f} s/step  ratio {med[name] / base:.3f}  "
               f"NFE forward {forward} backward {backward}  "
               f"(equal to the example's on {same}/{args.steps} steps)")  # fmt: skip
