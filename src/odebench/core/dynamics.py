@@ -97,12 +97,29 @@ class PlanarCNFDynamics(nn.Module):
         )
 
     def velocity(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        params = self.hyper(t.reshape(1, 1).to(z)).reshape(-1)
+        """``dz/dt`` at one time ``t`` for the batch, or at one time per sample.
+
+        ``t`` with one element: one set of planar parameters for every sample.
+        ``t`` with one element per sample (shape ``(B,)`` or ``(B, 1)``, as a solver
+        with per-sample step control passes it): each sample's own parameters.
+        """
         m, d = self.width, self.dim
-        w = params[: m * d].reshape(m, d)
-        u = params[m * d : 2 * m * d].reshape(m, d)
-        b = params[2 * m * d :].reshape(m)
-        return torch.tanh(z @ w.T + b) @ u / m
+        if t.numel() == 1:
+            params = self.hyper(t.reshape(1, 1).to(z)).reshape(-1)
+            w = params[: m * d].reshape(m, d)
+            u = params[m * d : 2 * m * d].reshape(m, d)
+            b = params[2 * m * d :].reshape(m)
+            return torch.tanh(z @ w.T + b) @ u / m
+        if t.numel() != z.shape[0]:
+            raise ValueError(
+                f"t must hold one time or one per sample; got {t.numel()} for {z.shape[0]} samples"
+            )
+        params = self.hyper(t.reshape(-1, 1).to(z))
+        w = params[:, : m * d].reshape(-1, m, d)
+        u = params[:, m * d : 2 * m * d].reshape(-1, m, d)
+        b = params[:, 2 * m * d :]
+        hidden = torch.tanh(torch.einsum("bd,bmd->bm", z, w) + b)
+        return torch.einsum("bm,bmd->bd", hidden, u) / m
 
     def draw_noise(self, like: torch.Tensor, generator: torch.Generator | None = None) -> None:
         """Draw the Rademacher noise of the Hutchinson estimator for the next solve.

@@ -102,7 +102,9 @@ BACKENDS: dict[str, Backend] = {
 DEFAULT_BACKEND = "lean"
 
 #: Fixed-grid methods take ``step_size`` instead of tolerances.
-FIXED_GRID_SOLVERS = frozenset({"euler", "midpoint", "rk4", "explicit_adams", "implicit_adams"})
+FIXED_GRID_SOLVERS = frozenset(
+    {"euler", "midpoint", "rk4", "heun2", "heun3", "explicit_adams", "implicit_adams"}
+)
 
 
 class StepBudgetExceeded(RuntimeError):
