@@ -25,6 +25,11 @@ def conda_pins(repo) -> dict[str, str]:
         if isinstance(dep, str) and "=" in dep:
             name, version = dep.split("=", 1)
             pins[name] = version
+        elif isinstance(dep, dict):  # the pip section: packages conda does not carry
+            for line in dep.get("pip", []):
+                if "==" in line:
+                    name, version = line.split("#")[0].strip().split("==", 1)
+                    pins[name] = version
     return pins
 
 

@@ -103,7 +103,7 @@ DEFAULT_BACKEND = "lean"
 
 #: Fixed-grid methods take ``step_size`` instead of tolerances.
 FIXED_GRID_SOLVERS = frozenset(
-    {"euler", "midpoint", "rk4", "heun2", "heun3", "explicit_adams", "implicit_adams"}
+    {"euler", "midpoint", "rk4", "heun2", "heun3", "explicit_adams", "implicit_adams", "fixed_adams"}
 )
 
 
