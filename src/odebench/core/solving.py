@@ -57,6 +57,12 @@ ADJOINT_NORMS: dict[str, Callable[[dict], dict | None]] = {
 def _torchdiffeq_solve(lean: bool) -> Callable[..., Any]:
     def solve(dynamics, h, t, *, method, tol, options, gradient, adjoint_norm, **kwargs):
         name = lean_method(method) if lean else method
+        if lean and gradient == "adjoint" and not torch.is_grad_enabled():
+            # No graph, so no backward solve: odeint_adjoint's forward is odeint under
+            # no_grad, minus its per-solve bookkeeping (a second input check, the
+            # parameter search, an autograd Function).
+            gradient = "direct"
+            kwargs = {k: v for k, v in kwargs.items() if not k.startswith("adjoint_")}
         if gradient == "adjoint":
             adjoint_options = ADJOINT_NORMS[adjoint_norm](options)
             if adjoint_options is not None:
@@ -103,7 +109,16 @@ DEFAULT_BACKEND = "lean"
 
 #: Fixed-grid methods take ``step_size`` instead of tolerances.
 FIXED_GRID_SOLVERS = frozenset(
-    {"euler", "midpoint", "rk4", "heun2", "heun3", "explicit_adams", "implicit_adams", "fixed_adams"}
+    {
+        "euler",
+        "midpoint",
+        "rk4",
+        "heun2",
+        "heun3",
+        "explicit_adams",
+        "implicit_adams",
+        "fixed_adams",
+    }
 )
 
 
@@ -116,8 +131,11 @@ class CountedDynamics(nn.Module):
 
     ``nfe`` counts every call, in the forward solve and, for the adjoint, in the
     backward solve; callers read it before and after ``backward()`` to split
-    forward from backward NFE. The count is a plain attribute: ``nn.Module``'s
-    own ``__setattr__`` costs microseconds a call, which small dynamics notice.
+    forward from backward NFE. The count is a plain attribute, and calling the
+    wrapper runs ``forward`` directly: ``nn.Module``'s own ``__setattr__`` and
+    ``__call__`` (hook dispatch) cost microseconds a call, which small dynamics
+    notice. Hooks registered on the wrapper itself therefore do not run; hooks on
+    the wrapped module do.
     """
 
     def __init__(self, func: nn.Module):
@@ -134,6 +152,9 @@ class CountedDynamics(nn.Module):
     def forward(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         object.__setattr__(self, "nfe", self.nfe + 1)
         return self.func(t, h)
+
+    def __call__(self, t: torch.Tensor, h: Any) -> Any:
+        return self.forward(t, h)
 
 
 class ODEBlock(nn.Module):

@@ -150,15 +150,23 @@ class Prepared:
         self.case.loss(self.forward(_requires_grad(self.state))).backward()
         self.dynamics.zero_grad(set_to_none=True)
 
-    def measure(self) -> dict[str, Any]:
-        """NFE, times, overhead fraction and activation bytes of one forward+backward."""
-        self.dynamics.nfe, self.dynamics.seconds = 0, 0.0
+    def measure(self, forwards: int = 5) -> dict[str, Any]:
+        """NFE, times, overhead fraction and activation bytes of one forward+backward.
+
+        The forward solve (no graph) is timed ``forwards`` times back to back and the
+        median kept, with the overhead of that same solve: a single solve right after
+        other work (another variant's training step) runs with cold caches, and its
+        overhead moved by +-5 points from one repetition to the next on 2 cores.
+        """
+        solves = []
         with torch.no_grad():
-            started = time.perf_counter()
-            self.forward()
-            forward_seconds = time.perf_counter() - started
-        inside = self.dynamics.seconds
-        forward_nfe = self.dynamics.nfe
+            for _ in range(forwards):
+                self.dynamics.nfe, self.dynamics.seconds = 0, 0.0
+                started = time.perf_counter()
+                self.forward()
+                seconds = time.perf_counter() - started
+                solves.append((seconds, self.dynamics.seconds, self.dynamics.nfe))
+        forward_seconds, inside, forward_nfe = sorted(solves)[len(solves) // 2]
         self.dynamics.nfe = 0
         try:
             nfe_in_training_forward, step_seconds, activation_bytes = self._training_step(True)
