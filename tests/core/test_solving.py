@@ -1,8 +1,8 @@
+import copy
 import itertools
 
 import pytest
 import torch
-from conftest import LinearDecay
 
 from odebench.core.solving import (
     CountedDynamics,
@@ -64,10 +64,10 @@ def test_direct_backprop_never_calls_the_dynamics_in_backward(linear_decay):
     assert block.nfe == forward
 
 
-def test_adjoint_and_direct_gradients_agree(exact_decay):
+def test_adjoint_and_direct_gradients_agree(linear_decay, exact_decay):
     grads = {}
     for mode in ("adjoint", "direct"):
-        func = LinearDecay()  # a fresh parameter per mode
+        func = copy.deepcopy(linear_decay)  # a fresh parameter per mode
         ODEBlock(func, tol=1e-8, gradient=mode)(torch.ones(2, dtype=torch.float64)).sum().backward()
         grads[mode] = func.k.grad
     # d/dk of 2 exp(-k) at k = 1.5
@@ -88,3 +88,31 @@ def test_exhausted_step_budget_raises_a_named_error(linear_decay):
 def test_unknown_solver_or_gradient_mode_fails_with_the_known_ones(linear_decay, kwargs, message):
     with pytest.raises(ValueError, match=message):
         ODEBlock(linear_decay, **kwargs)
+
+
+def test_an_adjoint_solve_without_a_graph_runs_as_odeint_and_counts_the_same(linear_decay):
+    from torchdiffeq import odeint_adjoint
+
+    h0 = torch.tensor([1.0, -2.0])
+    t = torch.tensor([0.0, 1.0])
+    counted = CountedDynamics(linear_decay)
+    with torch.no_grad():
+        ours = integrate(counted, h0, t, method="dopri5", tol=1e-6, options={},
+                         gradient="adjoint", adjoint_params=tuple(linear_decay.parameters()))  # fmt: skip
+        theirs = odeint_adjoint(linear_decay, h0, t, rtol=1e-6, atol=1e-6, method="dopri5")[-1]
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
+    # With a graph, the adjoint's backward solve runs.
+    h = h0.clone().requires_grad_(True)
+    before = counted.nfe
+    out = integrate(counted, h, t, method="dopri5", tol=1e-6, options={}, gradient="adjoint")
+    forward = counted.nfe - before
+    out.sum().backward()
+    assert counted.nfe - before - forward > 0
+
+
+@pytest.mark.parametrize("backend", ["lean", "torchdiffeq"])
+def test_every_backend_turns_an_exhausted_step_budget_into_one_error(linear_decay, backend):
+    h0 = torch.tensor([1.0, -2.0])
+    with pytest.raises(StepBudgetExceeded, match="max_num_steps"):
+        integrate(linear_decay, h0, torch.tensor([0.0, 1.0]), method="dopri5", tol=1e-12,
+                  options={"max_num_steps": 2}, backend=backend)  # fmt: skip

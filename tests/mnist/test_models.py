@@ -60,3 +60,37 @@ def test_public_api_builds_and_measures_a_model():
         model(torch.rand(2, 1, 28, 28)).sum().backward()
     assert meter.peak_bytes > 0
     assert odebench.count_parameters(model) == EXPECTED_PARAMS["odenet"]
+
+
+def _concatenated(conv, t, x):
+    """The time channel as torchdiffeq's example builds it: concatenated to the input."""
+    tt = torch.ones_like(x[:, :1]) * t
+    return conv.conv(torch.cat([tt, x], 1))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_time_channel_is_added_as_a_map_equal_to_concatenating_it(dtype):
+    from odebench.mnist.models import ConcatConv2d
+
+    torch.manual_seed(0)
+    conv = ConcatConv2d(8, 8).to(dtype)
+    x = torch.randn(4, 8, 6, 6, dtype=dtype)
+    per_sample = torch.rand(4, 1, 1, 1, dtype=dtype)
+    for t in (torch.tensor(0.7, dtype=dtype), per_sample):
+        expected = torch.cat([_concatenated(conv, ti, xi[None]) for ti, xi in
+                              zip(t.expand(4, 1, 1, 1), x, strict=True)])  # fmt: skip
+        rtol = 1e-5 if dtype == torch.float32 else 1e-12
+        torch.testing.assert_close(conv(t, x), expected, rtol=rtol, atol=rtol)
+    with pytest.raises(ValueError, match=r"shape \(B, 1, 1, 1\)"):
+        conv(torch.rand(4), x)
+
+
+def test_the_dynamics_keep_channels_last_weights_through_loading_and_double():
+    from odebench.mnist.models import ConvDynamics
+
+    source, target = ConvDynamics(), ConvDynamics()
+    target.load_state_dict(source.state_dict())
+    for model in (target, target.double()):
+        weight = model.conv1.conv.weight
+        assert weight.is_contiguous(memory_format=torch.channels_last)
+        assert weight.shape == (64, 65, 3, 3)  # the same parameter as the concatenated form

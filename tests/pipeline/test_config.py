@@ -81,3 +81,42 @@ def test_overrides_for_an_unknown_model_are_rejected(base_config):
     base_config["budgets"]["cpu"]["mnist"]["model_overrides"] = {"vgg": {"crop_padding": 0}}
     with pytest.raises(ConfigError, match="model_overrides: 'vgg' is not allowed"):
         configuration.validate(base_config)
+
+
+def test_every_ode_run_config_carries_the_solver_section(base_config):
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from odebench.pipeline.plan import Plan
+
+    solver = {"backend": "torchdiffeq", "adjoint_norm": "seminorm"}
+    plan = Plan(base_config | {"budget": "smoke", "solver": solver})
+    families = ("mnist", "probe", "spirals", "cnf_density", "cnf_likelihood", "cnf_trace")
+    for family in families:
+        run_dirs = plan.run_dirs(family)
+        assert run_dirs, family
+        for run_dir in run_dirs:
+            path = Path(run_dir)
+            wildcards = SimpleNamespace(arm=path.parent.name, seed=path.name.removeprefix("seed"))
+            run = json.loads(plan.run_config(family)(wildcards))
+            assert {k: run[k] for k in solver} == solver, run_dir
+
+
+def test_the_schema_offers_the_registered_backends_and_norms_with_their_defaults(repo):
+    import yaml
+
+    from odebench.core.solving import (
+        ADJOINT_NORMS,
+        BACKENDS,
+        DEFAULT_ADJOINT_NORM,
+        DEFAULT_BACKEND,
+    )
+    from odebench.pipeline.config import DEFAULT_SOLVER
+
+    schema = yaml.safe_load((repo / "workflow/schemas/config.schema.yaml").read_text())
+    solver = schema["properties"]["solver"]["properties"]
+    # torchode is measured, not trained with (see the schema's description)
+    assert set(solver["backend"]["enum"]) == set(BACKENDS) - {"torchode"}
+    assert set(solver["adjoint_norm"]["enum"]) == set(ADJOINT_NORMS)
+    assert DEFAULT_SOLVER == {"backend": DEFAULT_BACKEND, "adjoint_norm": DEFAULT_ADJOINT_NORM}

@@ -63,8 +63,10 @@ def test_work_precision_keeps_backends_apart_and_reads_old_sweeps_as_torchdiffeq
     assert list(by_backend.index) == ["lean", "torchdiffeq", "torchode"]
     assert by_backend["nfe_forward"].to_dict() == {"lean": 14, "torchdiffeq": 20, "torchode": 26}
     assert (table["n_seeds"] == 1).all()
+    # Claims read one joint backend per training tolerance (both take the same steps;
+    # pooling them would count every test-time setting twice): the first of JOINT_BACKENDS.
     joint = studies.joint_control(table)
-    assert list(joint["backend"]) == ["lean", "torchdiffeq"]
+    assert list(joint["backend"]) == ["torchdiffeq"]
 
 
 def test_a_table_without_a_backend_column_is_all_joint_step_size_control():
@@ -130,3 +132,18 @@ def test_backward_vs_forward_puts_the_seminorm_arm_beside_the_full_norm(tmp_path
 def test_no_probes_is_an_error_not_an_empty_table():
     with pytest.raises(ValueError, match="no runs given for sweep.csv"):
         studies.work_precision([])
+
+
+def test_joint_control_keeps_one_joint_backend_per_training_tolerance():
+    from odebench.products.tables.solver_studies import joint_control
+
+    frame = pd.DataFrame({
+        "train_tol": [1e-3, 1e-3, 1e-3, 0.1, 0.1],
+        "backend": ["torchdiffeq", "lean", "torchode", "lean", "torchode"],
+        "tol_or_steps": [1e-3] * 5,
+    })  # fmt: skip
+    kept = joint_control(frame)
+    assert sorted(zip(kept["train_tol"], kept["backend"], strict=True)) == [
+        (1e-3, "torchdiffeq"), (0.1, "lean"),
+    ]  # fmt: skip
+    assert joint_control(frame.drop(columns="backend")).equals(frame.drop(columns="backend"))

@@ -52,7 +52,7 @@ rule probe_odenet:
     resources:
         mem_mb=4000,
         runtime=30,
-        gpu=PLAN.gpu,
+        gpu=0,  # the probe runs on the CPU whatever the device (odebench.mnist.probe)
     shell:
         "python -m odebench.mnist.probe --run-config {params.run:q} --out {params.out}"
         " --threads {threads} > {log} 2>&1"

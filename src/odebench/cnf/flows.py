@@ -35,7 +35,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from odebench.core.dynamics import PlanarCNFDynamics
-from odebench.core.solving import DEFAULT_BACKEND, CountedDynamics, integrate, solver_keys
+from odebench.core.solving import (
+    DEFAULT_ADJOINT_NORM,
+    DEFAULT_BACKEND,
+    CountedDynamics,
+    integrate,
+    solver_keys,
+)
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -170,7 +176,8 @@ class CNF(nn.Module):
     def __init__(self, dim: int = 2, width: int = 8, hyper_hidden: int = 32,
                  trace: str = "exact", *, tol: float = 1e-5, method: str = "dopri5",
                  gradient: str = "direct", max_num_steps: int = 10_000,
-                 backend: str = DEFAULT_BACKEND, adjoint_norm: str = "full"):  # fmt: skip
+                 backend: str = DEFAULT_BACKEND,
+                 adjoint_norm: str = DEFAULT_ADJOINT_NORM):  # fmt: skip
         super().__init__()
         self.dim = dim
         self.dynamics = CountedDynamics(PlanarCNFDynamics(dim, width, hyper_hidden, trace))

@@ -65,6 +65,13 @@ def _estimator_variance(model: CNF, x: torch.Tensor, draws: int) -> torch.Tensor
         return torch.stack([model.log_prob(x) for _ in range(draws)])
 
 
+def study_model(spec: Mapping[str, Any], dim: int, estimator: str) -> CNF:
+    """The CNF the trace study trains at dimension ``dim`` with ``estimator``."""
+    return CNF(dim, int(spec["width"]), int(spec["hyper_hidden"]), estimator,
+               tol=spec["tol"], method=spec["solver"], gradient=spec["gradient"],
+               max_num_steps=spec["max_num_steps"], **solver_keys(spec))  # fmt: skip
+
+
 def trace_study(spec: Mapping[str, Any], seed: int) -> list[dict[str, Any]]:
     """One row per (dim, estimator): seconds and NFE of a training step, estimator variance.
 
@@ -77,9 +84,7 @@ def trace_study(spec: Mapping[str, Any], seed: int) -> list[dict[str, Any]]:
         reference = None
         for estimator in spec["estimators"]:
             torch.manual_seed(seed)
-            model = CNF(dim, int(spec["width"]), int(spec["hyper_hidden"]), estimator,
-                        tol=spec["tol"], method=spec["solver"], gradient=spec["gradient"],
-                        max_num_steps=spec["max_num_steps"], **solver_keys(spec))  # fmt: skip
+            model = study_model(spec, dim, estimator)
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
             row: dict[str, Any] = {"dim": dim, "estimator": estimator, "status": COMPLETED}
             try:

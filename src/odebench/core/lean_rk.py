@@ -17,7 +17,8 @@ What a step no longer does, per step of ``s`` stages on a state of ``n`` numbers
   instead of a ``(n, s + 1)`` stage tensor whose stride-``s`` slices are
   multiplied and summed (a temporary of ``i n`` numbers per stage);
 - no ``y.abs()`` per function evaluation (torchdiffeq's perturbation wrapper
-  computes it to read a dtype) and none per step;
+  computes it to read a dtype), and the error tolerance's ``|y1|`` of an accepted
+  step reused as the next step's ``|y0|``;
 - the dense-output polynomial is fitted only for the step that is read (the
   last one of a solve to t = 1), not for every accepted step;
 - the scalar step-size arithmetic (stage times, clamping, the accept rule, the
@@ -133,6 +134,9 @@ class LeanRK(RKAdaptiveStepsizeODESolver):
         self._lean_ok = (
             self._base is not None
             and self._np_dtype is not None
+            and self.dtype == torch.float64  # times and steps: the host floats' precision
+            and self.rtol.numel() == 1  # scalar tolerances (per-element ones: torchdiffeq's)
+            and self.atol.numel() == 1
             and all(c is _null_callback for c in callbacks)
         )
         if not self._lean_ok:
@@ -153,9 +157,9 @@ class LeanRK(RKAdaptiveStepsizeODESolver):
             )
         (self._beta, self._c_sol, self._c_error, self._mid, self._alpha, self._alpha_is_one,
          self._fsal) = LeanRK._coefficients[key]  # fmt: skip
-        # Scalar tolerances as floats: a 0-dim float64 tensor is cast anew by every operation.
-        self._rtol = float(self.rtol) if self.rtol.numel() == 1 else self.rtol
-        self._atol = float(self.atol) if self.atol.numel() == 1 else self.atol
+        # Scalar tolerances as floats: a 0-dim float64 tensor is cast anew by every operation
+        # (atol also as a 0-dim tensor of the state's dtype, the base of one fused add).
+        self._rtol, self._atol = float(self.rtol), float(self.atol)
         # torchdiffeq's default RMS norm as one reduction (abs().pow(2).mean().sqrt() is four).
         # The norm's value as a float in the state's precision (torchdiffeq's is a 0-dim
         # tensor of that dtype).
@@ -248,10 +252,7 @@ class LeanRK(RKAdaptiveStepsizeODESolver):
             y1_error = _combine(None, stages, rows[-1])
             abs0 = self._abs[1] if self._abs[0] is y0 else y0.abs()
             abs1 = y1.abs()
-            if isinstance(self._rtol, float):
-                error_tol = torch.add(self._atol_t, torch.maximum(abs0, abs1), alpha=self._rtol)
-            else:
-                error_tol = torch.maximum(abs0, abs1).mul_(self._rtol).add_(self._atol)
+            error_tol = torch.add(self._atol_t, torch.maximum(abs0, abs1), alpha=self._rtol)
             error_ratio = self._norm(y1_error.div_(error_tol))
         accept_step = error_ratio <= 1
         if dt > c["max_step"]:
@@ -289,7 +290,9 @@ class LeanRK(RKAdaptiveStepsizeODESolver):
         for i in range(len(self._alpha)):
             yi = _combine(y0, stages, rows[i][: i + 1])
             ti = self._stage_time(t0, t1, i, h, y0) if times is None else times[i]
-            stages.append(self._base(ti, yi))
+            k = self._base(ti, yi)
+            # torchdiffeq stores every stage in the state's dtype
+            stages.append(k if k.dtype == y0.dtype else k.to(y0.dtype))
         if not self._fsal:
             yi = _combine(y0, stages, rows[-2])
         return yi, stages[-1], stages

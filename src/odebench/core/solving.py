@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torchdiffeq import odeint, odeint_adjoint
 from torchdiffeq._impl.odeint import SOLVERS as _TORCHDIFFEQ_SOLVERS
+from torchdiffeq._impl.solvers import FixedGridODESolver
 
 from odebench.core.lean_rk import PREFIX as _LEAN_PREFIX
 from odebench.core.lean_rk import lean_method
@@ -106,20 +107,14 @@ BACKENDS: dict[str, Backend] = {
 }
 
 DEFAULT_BACKEND = "lean"
+DEFAULT_ADJOINT_NORM = "full"
 
-#: Fixed-grid methods take ``step_size`` instead of tolerances.
+#: Fixed-grid methods take ``step_size`` instead of tolerances (torchdiffeq's
+#: FixedGridODESolver subclasses, its Adams-Bashforth-Moulton among them).
 FIXED_GRID_SOLVERS = frozenset(
-    {
-        "euler",
-        "midpoint",
-        "rk4",
-        "heun2",
-        "heun3",
-        "explicit_adams",
-        "implicit_adams",
-        "fixed_adams",
-    }
-)
+    name for name in SOLVERS if isinstance(_TORCHDIFFEQ_SOLVERS[name], type)
+    and issubclass(_TORCHDIFFEQ_SOLVERS[name], FixedGridODESolver)
+)  # fmt: skip
 
 
 class StepBudgetExceeded(RuntimeError):
@@ -181,7 +176,7 @@ class ODEBlock(nn.Module):
         method: str = "dopri5",
         gradient: str = "adjoint",
         backend: str = DEFAULT_BACKEND,
-        adjoint_norm: str = "full",
+        adjoint_norm: str = DEFAULT_ADJOINT_NORM,
         step_size: float | None = None,
         max_num_steps: int = 10_000,
     ):
@@ -238,7 +233,7 @@ def solver_keys(cfg: Any) -> dict[str, str]:
     and their weights, rebuilt from such a config, solve with the defaults."""
     return {
         "backend": str(cfg.get("backend", DEFAULT_BACKEND)),
-        "adjoint_norm": str(cfg.get("adjoint_norm", "full")),
+        "adjoint_norm": str(cfg.get("adjoint_norm", DEFAULT_ADJOINT_NORM)),
     }
 
 
@@ -267,7 +262,7 @@ def integrate(
     options: dict,
     gradient: str = "direct",
     backend: str = DEFAULT_BACKEND,
-    adjoint_norm: str = "full",
+    adjoint_norm: str = DEFAULT_ADJOINT_NORM,
     trajectory: bool = False,
     **kwargs: Any,
 ) -> Any:

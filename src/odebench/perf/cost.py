@@ -549,8 +549,7 @@ def _trace_case(model: Any, x: Any) -> tuple[float, float]:
 def _cost_trace(arm: Arm, steps: int, device: Any, tmp: Path, resolved: dict) -> None:
     import torch
 
-    from odebench.cnf.flows import CNF
-    from odebench.cnf.trace import trace_data
+    from odebench.cnf.trace import study_model, trace_data
     from odebench.core.solving import StepBudgetExceeded
 
     spec = arm.config
@@ -561,9 +560,7 @@ def _cost_trace(arm: Arm, steps: int, device: Any, tmp: Path, resolved: dict) ->
         x = trace_data(dim, int(spec["batch_size"]), seed)
         for estimator in spec["estimators"]:
             torch.manual_seed(seed)
-            model = CNF(dim, int(spec["width"]), int(spec["hyper_hidden"]), estimator,
-                        tol=spec["tol"], method=spec["solver"], gradient=spec["gradient"],
-                        max_num_steps=spec["max_num_steps"])  # fmt: skip
+            model = study_model(spec, dim, estimator)
             draws = 2 if estimator == "exact" else int(spec["noise_draws"])
             started = time.perf_counter()
             try:

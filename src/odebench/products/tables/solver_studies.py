@@ -52,11 +52,20 @@ UNRECORDED_BACKEND = "torchdiffeq"
 def joint_control(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of a sweep table solved with joint step-size control (:data:`JOINT_BACKENDS`).
 
-    A table without a ``backend`` column predates the column: every row is torchdiffeq's.
+    One backend per training tolerance, the first of :data:`JOINT_BACKENDS` present: the
+    two take the same steps, and a claim that pooled them would count every test-time
+    setting twice. A table without a ``backend`` column predates the column: every row
+    is torchdiffeq's.
     """
     if "backend" not in frame:
         return frame
-    return frame[frame["backend"].isin(JOINT_BACKENDS)]
+    joint = frame[frame["backend"].isin(JOINT_BACKENDS)]
+    groups = joint.groupby("train_tol", sort=False) if "train_tol" in joint else [(None, joint)]
+    keep = []
+    for _, group in groups:
+        first = next(b for b in JOINT_BACKENDS if (group["backend"] == b).any())
+        keep.append(group[group["backend"] == first])
+    return pd.concat(keep) if keep else joint
 
 
 def _read_tagged(dirs: Sequence[Path], name: str, meta: str, tol_key: str) -> pd.DataFrame:
