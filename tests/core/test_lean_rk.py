@@ -223,3 +223,18 @@ def test_integrate_runs_the_lean_backend_by_default_and_torchdiffeq_on_request()
     close(results["lean"][0], results["torchdiffeq"][0])
     with pytest.raises(ValueError, match="unknown solver backend 'scipy'; known: torchdiffeq"):
         integrate(func, y0, t, method="dopri5", tol=tol, options={}, backend="scipy")
+
+
+def test_a_first_solve_in_inference_mode_leaves_later_gradients_possible():
+    # The cast tableau is shared by later solves; made inside inference mode, it would
+    # be an inference tensor that the direct mode's first (torchdiffeq) step cannot use.
+    from odebench.core.lean_rk import LeanRK
+
+    LeanRK._tableaus.clear()
+    func, y0, tol = case("latent_mlp", batch=8)
+    t = torch.tensor([0.0, 1.0])
+    with torch.inference_mode():
+        odeint(func, y0, t, rtol=tol, atol=tol, method="lean_dopri5")
+    y = y0.clone().requires_grad_(True)
+    odeint(func, y, t, rtol=tol, atol=tol, method="lean_dopri5")[-1].sum().backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all()

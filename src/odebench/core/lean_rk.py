@@ -118,13 +118,7 @@ class LeanRK(RKAdaptiveStepsizeODESolver):
         # the cast it would make (a cast to the same dtype and device copies nothing).
         key = (type(self), y0.dtype, y0.device)
         if key not in LeanRK._tableaus:
-            tableau = type(self).tableau
-            cast = lambda v: v.to(device=y0.device, dtype=y0.dtype)  # noqa: E731
-            LeanRK._tableaus[key] = (
-                tableau._replace(alpha=cast(tableau.alpha), beta=[cast(b) for b in tableau.beta],
-                                 c_sol=cast(tableau.c_sol), c_error=cast(tableau.c_error)),
-                cast(type(self).mid),
-            )  # fmt: skip
+            LeanRK._tableaus[key] = self._cast_tableau(y0)
         self.tableau, self.mid = LeanRK._tableaus[key]
         super().__init__(func, y0, rtol, atol, **kwargs)
         self._np_dtype = _NUMPY_DTYPES.get(y0.dtype)
@@ -177,6 +171,20 @@ class LeanRK(RKAdaptiveStepsizeODESolver):
             name: float(getattr(self, name))
             for name in ("min_step", "max_step", "safety", "ifactor", "dfactor")
         }
+
+    @classmethod
+    def _cast_tableau(cls, y0: torch.Tensor) -> tuple:
+        """The tableau and ``mid`` in ``y0``'s dtype and device, made outside inference mode:
+        they are shared by every later solve, and torchdiffeq's own step (the direct mode's
+        first) uses them in autograd, which refuses inference tensors."""
+        with torch.inference_mode(False):
+            tableau = cls.tableau
+            cast = lambda v: v.to(device=y0.device, dtype=y0.dtype).clone()  # noqa: E731
+            return (
+                tableau._replace(alpha=cast(tableau.alpha), beta=[cast(b) for b in tableau.beta],
+                                 c_sol=cast(tableau.c_sol), c_error=cast(tableau.c_error)),
+                cast(cls.mid),
+            )  # fmt: skip
 
     # -- the start of a solve, without step_t/jump_t bookkeeping when there is none ----------
     def _before_integrate(self, t):

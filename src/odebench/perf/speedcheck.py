@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument("--backend", help="odebench's solver backend (default: the config's)")
     parser.add_argument("--data", help="prepared MNIST .npz (default: the config's data.mnist_npz)")
     parser.add_argument(
         "--floor", action="store_true",
@@ -178,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     run = configuration.mnist_run(resolved, args.model, 0, tol) | {"device": args.device}
     if args.data:
         run["data"] = args.data
+    if args.backend:
+        run["backend"] = args.backend
     variants = {f"odebench ({run['backend']})": run}
     if args.model == "odenet" and run["adjoint_norm"] != "seminorm":
         variants[f"odebench ({run['backend']}, seminorm)"] = run | {"adjoint_norm": "seminorm"}
