@@ -120,3 +120,15 @@ def test_the_schema_offers_the_registered_backends_and_norms_with_their_defaults
     assert set(solver["backend"]["enum"]) == set(BACKENDS) - {"torchode"}
     assert set(solver["adjoint_norm"]["enum"]) == set(ADJOINT_NORMS)
     assert DEFAULT_SOLVER == {"backend": DEFAULT_BACKEND, "adjoint_norm": DEFAULT_ADJOINT_NORM}
+
+
+def test_only_the_families_a_gpu_speeds_up_train_on_it(base_config):
+    from odebench.pipeline.config import GPU_FAMILIES
+
+    resolved = configuration.resolve(base_config | {"budget": "smoke", "device": "cuda"})
+    assert GPU_FAMILIES == {"mnist"}
+    assert configuration.mnist_run(resolved, "odenet", 0, 0.1)["device"] == "cuda"
+    assert configuration.spirals_run(resolved, "latent_ode", 30, 0)["device"] == "cpu"
+    model = next(iter(resolved["cnf"]["density"]["models"]))
+    target = resolved["cnf"]["density"]["targets"][0]
+    assert configuration.cnf_density_run(resolved, target, model, 2, 0)["device"] == "cpu"

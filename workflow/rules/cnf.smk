@@ -21,7 +21,7 @@ rule train_density:
     resources:
         mem_mb=2000,
         runtime=PLAN.runtime_min("cnf_density"),
-        gpu=PLAN.gpu,
+        gpu=0,  # trains on the CPU whatever the device (odebench.pipeline.config.GPU_FAMILIES)
     shell:
         "python -m odebench.cnf train --run-config {params.run:q} --out {params.out}"
         " --threads {threads} > {log} 2>&1"
@@ -46,7 +46,7 @@ rule train_likelihood:
     resources:
         mem_mb=2000,
         runtime=PLAN.runtime_min("cnf_likelihood"),
-        gpu=PLAN.gpu,
+        gpu=0,  # trains on the CPU whatever the device (odebench.pipeline.config.GPU_FAMILIES)
     shell:
         "python -m odebench.cnf train --run-config {params.run:q} --out {params.out}"
         " --threads {threads} > {log} 2>&1"

@@ -39,7 +39,7 @@ rule train_spirals:
     resources:
         mem_mb=2000,
         runtime=PLAN.runtime_min("spirals"),
-        gpu=PLAN.gpu,
+        gpu=0,  # trains on the CPU whatever the device (odebench.pipeline.config.GPU_FAMILIES)
     shell:
         "python -m odebench.spirals train --run-config {params.run:q} --out {params.out}"
         " --threads {threads} > {log} 2>&1"

@@ -92,7 +92,7 @@ PROG = "python -m odebench.perf.cost"
 FAMILIES = ("mnist", "probe", "spirals", "cnf_density", "cnf_likelihood", "cnf_trace",
             "memory_scaling")  # fmt: skip
 #: Families whose runs train on the config's device; the others run on the CPU always.
-DEVICE_FAMILIES = ("mnist", "spirals", "cnf_density", "cnf_likelihood")
+DEVICE_FAMILIES = tuple(f for f in FAMILIES if f in configuration.GPU_FAMILIES)
 #: Family -> (its Snakemake rule, the threads that rule asks for; None = config ``threads``).
 #: tests/perf/test_cost.py checks this against workflow/rules/*.smk.
 RULES: dict[str, tuple[str, int | None]] = {
@@ -317,7 +317,7 @@ def pack(jobs: Sequence[tuple[float, int]], cores: int) -> float:
 def totals(arms: Sequence[Arm], cores: int) -> dict[str, Any]:
     """The budget's totals (:data:`TOTAL_KEYS`) over the arms that could be costed.
 
-    On a GPU, only the jobs that run on the CPU (probes, trace study, memory scaling)
+    On a GPU, only the jobs that run on the CPU (every family outside GPU_FAMILIES)
     are packed onto the cores, and the GPU estimate is the GPU jobs' sum.
     """
     jobs = [(arm.seconds_per_run, arm.threads, arm.device) for arm in arms
@@ -731,7 +731,7 @@ def report(result: Mapping[str, Any]) -> str:
     if total["gpu_estimate_hours"] is not None:
         lines.append(f"GPU estimate: {_hours(total['gpu_estimate_hours'])} h, the GPU jobs one "
                      "after another (packing jobs onto one GPU is not modeled)")  # fmt: skip
-        scope = "the CPU-only jobs (probes, trace study, memory scaling)"
+        scope = "the jobs that run on the CPU"
     else:
         scope = "every job"
     lines.append(f"packed on {total['packed_cores']} cores: {_hours(total['packed_hours'])} h for "
