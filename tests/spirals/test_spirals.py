@@ -256,9 +256,9 @@ def test_a_run_writes_metrics_history_and_figure_rows(spirals_file, tmp_path, mo
     assert ("latent" in kinds) == (model == "latent_ode")
 
 
-def test_an_interrupted_spirals_run_resumes_to_the_same_result(spirals_file, tmp_path, monkeypatch):
-    run = tiny_run(spirals_file, "latent_ode")
-    reference = sequences.train(run, tmp_path / "reference")
+def killed_at_iteration_2_then_resumed(run, out, monkeypatch) -> dict:
+    """Train ``run`` into ``out``, kill it just after its checkpoint at iteration 2, then
+    train it again (it resumes); the metrics of the resumed run."""
     original = sequences.SequenceTrainer.fit
 
     def crash_after_checkpoint(self):
@@ -268,9 +268,15 @@ def test_an_interrupted_spirals_run_resumes_to_the_same_result(spirals_file, tmp
 
     monkeypatch.setattr(sequences.SequenceTrainer, "fit", crash_after_checkpoint)
     with pytest.raises(KeyboardInterrupt):
-        sequences.train(run, tmp_path / "resumed")
+        sequences.train(run, out)
     monkeypatch.setattr(sequences.SequenceTrainer, "fit", original)
-    resumed = sequences.train(run, tmp_path / "resumed")
+    return sequences.train(run, out)
+
+
+def test_an_interrupted_spirals_run_resumes_to_the_same_result(spirals_file, tmp_path, monkeypatch):
+    run = tiny_run(spirals_file, "latent_ode")
+    reference = sequences.train(run, tmp_path / "reference")
+    resumed = killed_at_iteration_2_then_resumed(run, tmp_path / "resumed", monkeypatch)
     assert resumed["rmse"] == pytest.approx(reference["rmse"], rel=1e-6)
     assert resumed["iterations_completed"] == 4
 
@@ -379,18 +385,8 @@ def test_a_resumed_run_keeps_the_best_weights_from_before_the_interruption(
     monkeypatch.setattr(sequences.SequenceTrainer, "validation_loss",
                         scripted_validation({1: 3.0, 2: 1.0, 3: 2.0, 4: 4.0}))  # fmt: skip
     reference = sequences.train(run, tmp_path / "reference")
-    original = sequences.SequenceTrainer.fit
-
-    def crash_after_checkpoint(self):
-        self.run["iterations"] = 2  # stop after the checkpoint at iteration 2, the best
-        original(self)
-        raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(sequences.SequenceTrainer, "fit", crash_after_checkpoint)
-    with pytest.raises(KeyboardInterrupt):
-        sequences.train(run, tmp_path / "resumed")
-    monkeypatch.setattr(sequences.SequenceTrainer, "fit", original)
-    resumed = sequences.train(run, tmp_path / "resumed")
+    # the run is killed after its checkpoint at iteration 2, the best iterate
+    resumed = killed_at_iteration_2_then_resumed(run, tmp_path / "resumed", monkeypatch)
     assert reference["best_iteration"] == resumed["best_iteration"] == 2
     assert resumed["rmse"] == reference["rmse"]
 

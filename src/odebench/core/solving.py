@@ -133,13 +133,16 @@ class CountedDynamics(nn.Module):
     the wrapped module do.
     """
 
+    #: Attributes kept as plain attributes, not through ``nn.Module.__setattr__``.
+    PLAIN_ATTRIBUTES: frozenset[str] = frozenset({"nfe"})
+
     def __init__(self, func: nn.Module):
         super().__init__()
         self.func = func
-        object.__setattr__(self, "nfe", 0)
+        self.nfe = 0
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "nfe":
+        if name in self.PLAIN_ATTRIBUTES:
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)

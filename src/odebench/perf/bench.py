@@ -55,15 +55,11 @@ class TimedDynamics(CountedDynamics):
     instrument itself adds as little as it can to the time counted as overhead.
     """
 
+    PLAIN_ATTRIBUTES = CountedDynamics.PLAIN_ATTRIBUTES | {"seconds"}
+
     def __init__(self, func: nn.Module):
         super().__init__(func)
-        object.__setattr__(self, "seconds", 0.0)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "seconds":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
+        self.seconds = 0.0
 
     def forward(self, t: torch.Tensor, h: Any) -> Any:
         started = time.perf_counter()
