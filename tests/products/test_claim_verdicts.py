@@ -216,7 +216,7 @@ def test_a_claim_without_a_source_in_the_reference_fails_naming_the_key(
 
 
 def test_every_claim_has_a_verdict_on_the_committed_cpu_tables(repo, reference):
-    table = claims.evaluate_all(repo / "results" / "cpu" / "tables", reference)
+    table = claims.evaluate_all(repo / "reference" / "cpu" / "tables", reference)
     assert list(table["claim_id"]) == EXPECTED_CLAIMS
     assert set(table["verdict"]) <= set(claims.VERDICTS)
     assert table[list(claims.COLUMNS)].notna().all().all()
@@ -233,7 +233,7 @@ def test_every_claim_has_a_verdict_on_the_committed_cpu_tables(repo, reference):
 def test_committed_cpu_run_cannot_test_what_needs_the_papers_training(repo, reference):
     # 3 of the 160 epochs and 2 seeds per arm: the Table 1 comparisons and Figure 3d are
     # untested, saying what would test them, not inconclusive or refuted.
-    table = claims.evaluate_all(repo / "results" / "cpu" / "tables", reference)
+    table = claims.evaluate_all(repo / "reference" / "cpu" / "tables", reference)
     rows = table.set_index("claim_id")
     for claim_id in ("odenet_matches_resnet", "rknet_matches_odenet",
                      "stem_alone_matches_odenet", "nfe_rises_during_training"):  # fmt: skip
@@ -248,7 +248,7 @@ def test_committed_cpu_run_cannot_test_what_needs_the_papers_training(repo, refe
 def test_entry_point_writes_claims_csv(repo, tmp_path):
     out = tmp_path / "claims.csv"
     code = claims.main([
-        "--tables-dir", str(repo / "results" / "cpu" / "tables"),
+        "--tables-dir", str(repo / "reference" / "cpu" / "tables"),
         "--reference", str(repo / "paper" / "reference.yaml"), "--out", str(out),
     ])  # fmt: skip
     assert code == 0

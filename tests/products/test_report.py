@@ -12,7 +12,7 @@ from odebench.products import claims, report
 @pytest.fixture()
 def cpu_results(repo, tmp_path):
     """A copy of the committed cpu products (tables, figures, metrics) with fresh claims."""
-    source = repo / "results" / "cpu"
+    source = repo / "reference" / "cpu"
     results = tmp_path / "cpu"
     shutil.copytree(source / "tables", results / "tables")
     shutil.copytree(source / "figures", results / "figures")

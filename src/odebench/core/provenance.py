@@ -27,8 +27,8 @@ def config_hash(cfg: Mapping[str, Any]) -> str:
 def git_commit(repo: Path | None = None) -> str:
     """The current commit, with ``-dirty`` when tracked code has uncommitted changes.
 
-    ``results/`` is left out: a pipeline that writes its outputs into the tree
-    (and commits the reference run) would otherwise always look dirty.
+    ``results/`` and ``reference/`` are left out: a pipeline that writes its outputs
+    into the tree (and commits the reference run) would otherwise always look dirty.
     """
     cwd = repo or Path.cwd()
     try:
@@ -36,7 +36,7 @@ def git_commit(repo: Path | None = None) -> str:
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results", ":!reference"],
             cwd=cwd,
             capture_output=True,
             text=True,

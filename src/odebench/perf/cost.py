@@ -42,7 +42,7 @@ Snakemake's own scheduling. Per-step costs are those of freshly initialized mode
 the NFE of an adaptive solve changes over training (Fig. 3d; a CNF's grows several
 fold), so ODE arms can cost more (or less) per step later on. The table shows each
 arm's NFE per step as timed, and where the budget's own runs exist under
-``results/<budget>/runs``, their NFE late in training ("NFE/rec.") and their recorded
+``results/<budget>/runs`` (else the committed ``reference/<budget>/runs``), their NFE late in training ("NFE/rec.") and their recorded
 ``wall_seconds`` ("rec. h"; without process start-up) beside the estimate. The share
 of the CPUs busy with other work just before and after timing is shown too: a busy
 machine inflates every timing.
@@ -263,12 +263,23 @@ def enumerate_arms(plan: Plan, families: Sequence[str] = FAMILIES) -> list[Arm]:
     return list(arms.values())
 
 
+def _metrics_json(run_dir: str) -> Path:
+    """A run's metrics.json: the user's own (``results/``) where it exists, else the
+    committed reference run's (``reference/``)."""
+    own = Path(run_dir) / paths.METRICS_JSON
+    try:
+        reference = paths.REFERENCE / own.relative_to(paths.RESULTS)
+    except ValueError:
+        return own
+    return own if own.is_file() or not reference.is_file() else reference
+
+
 def recorded(run_dirs: Sequence[str]) -> tuple[list[float], list[float]]:
     """``wall_seconds`` and NFE per training step (forward + backward, late in training)
-    of the runs among ``run_dirs`` that have a metrics.json."""
+    of the runs among ``run_dirs`` that have a metrics.json (:func:`_metrics_json`)."""
     seconds, nfe = [], []
     for run_dir in run_dirs:
-        path = Path(run_dir) / paths.METRICS_JSON
+        path = _metrics_json(run_dir)
         try:
             metrics = json.loads(path.read_text()) if path.is_file() else {}
         except (OSError, ValueError):
@@ -748,7 +759,8 @@ def report(result: Mapping[str, Any]) -> str:
         "caveat: steps of freshly initialized models; an adaptive solver's NFE changes over "
         "training, so ODE arms cost more (or less) per step later on. NFE/rec.: function "
         "evaluations per step here / late in the recorded runs; rec. h: their wall_seconds "
-        f"(results/{result['budget']}/runs; * = some runs)"
+        f"(results/{result['budget']}/runs, else reference/{result['budget']}/runs; "
+        "* = some runs)"
     )
     return "\n".join(_wrap(line, len(header)) for line in lines)
 

@@ -1,6 +1,7 @@
 """Every path the pipeline writes, in one place (rules, entry points and tests use it).
 
-Layout under ``results/<budget>/``::
+Layout under ``results/<budget>/`` (a user's run, git-ignored) and, for the committed
+reference run, ``reference/<budget>/`` (read, never written, by the pipeline)::
 
     runs/<family>/<arm>/seed<seed>/   one training run: config.json, metrics.json,
                                       history.csv, steps.csv, train.log (+ git-ignored
@@ -14,6 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 RESULTS = Path("results")
+#: The committed reference run: the same layout as ``results/<budget>/`` without
+#: checkpoints and weights. The DAG never writes here; its last rule compares a user's
+#: run against it (odebench.products.compare).
+REFERENCE = Path("reference")
 
 
 def arm_name(model: str, tol: float | None) -> str:
@@ -64,6 +69,16 @@ def spirals_data(budget: str) -> Path:
 
 def budget_dir(budget: str) -> Path:
     return RESULTS / budget
+
+
+def reference_dir(budget: str) -> Path:
+    """The committed reference run of a budget (may not exist: only ``cpu`` has one)."""
+    return REFERENCE / budget
+
+
+def comparison_md(budget: str) -> Path:
+    """A user's run against the committed reference (odebench.products.compare)."""
+    return budget_dir(budget) / "comparison.md"
 
 
 def run_dir(budget: str, family: str, arm: str, seed: int | str) -> Path:
