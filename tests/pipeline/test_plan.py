@@ -57,7 +57,25 @@ def test_every_registered_product_is_a_target_of_every_budget(base_config, budge
         assert set(plan.table_files(name)) <= targets
     for name in registry.FIGURES:
         assert plan.figure(name) in targets
-    assert set(plan.report_inputs()) == targets - set(plan.report_outputs().values())
+    others = {*plan.report_outputs().values(), *plan.comparison_outputs()}
+    assert set(plan.report_inputs()) == targets - others
+
+
+def test_the_comparison_is_a_target_only_where_the_budget_has_a_reference_run(
+    base_config, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # the plan's paths are relative to the working directory
+    plan = Plan(base_config | {"budget": "smoke"})
+    assert plan.reference() is None and plan.comparison_outputs() == []
+    (tmp_path / "reference" / "smoke" / "tables").mkdir(parents=True)
+    (tmp_path / "reference" / "smoke" / "claims.csv").write_text("claim_id,verdict\n")
+    (tmp_path / "reference" / "smoke" / "tables" / "table1_mnist.csv").write_text("model\n")
+    plan = Plan(base_config | {"budget": "smoke"})
+    assert plan.comparison_outputs() == ["results/smoke/comparison.md",
+                                         "results/smoke/comparison.csv"]  # fmt: skip
+    assert set(plan.comparison_outputs()) <= set(plan.targets())
+    assert plan.reference_inputs() == ["reference/smoke/claims.csv",
+                                       "reference/smoke/tables/table1_mnist.csv"]  # fmt: skip
 
 
 def test_a_table_reads_the_configured_runs_in_arm_then_seed_order(base_config):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from odebench.core import artifacts
 from odebench.pipeline.plan import Plan
@@ -262,11 +263,57 @@ def test_smoke_dag_finishes_within_three_minutes(smoke_dag):
 
 
 @pytest.mark.slow
+def test_with_its_own_run_as_the_reference_the_smoke_dag_only_compares_and_all_agrees(
+    smoke_dag, tmp_path
+):
+    work, _ = smoke_dag
+    again = tmp_path / "again"
+    shutil.copytree(work, again, symlinks=True)
+    shutil.copytree(again / "results" / "smoke", again / "reference" / "smoke",
+                    ignore=shutil.ignore_patterns("checkpoint.pt", "model.pt", ".latex"))  # fmt: skip
+    result = snakemake(again, "--cores", "2", "--config", "budget=smoke")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert set(job_counts(result.stdout + result.stderr)) == {"compare", "all"}
+    results = again / "results" / "smoke"
+    text = (results / "comparison.md").read_text()
+    claims = len(pd.read_csv(results / "claims.csv"))
+    assert f"{claims} of {claims} claims have the same verdict" in text
+    numbers = pd.read_csv(results / "comparison.csv")
+    assert len(numbers) > 0
+    assert set(numbers["judgement"]) <= {"equal", "within seed spread"}
+
+
+@pytest.mark.slow
 def test_nothing_is_left_to_do_after_the_smoke_dag(smoke_dag):
     work, _ = smoke_dag
     result = snakemake(work, "-n", "--config", "budget=smoke")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The ``Job stats`` table of a Snakemake dry run: rule -> number of jobs."""
+    stats = dry_run_output.split("Job stats:")[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
+
+
+def test_a_fresh_clone_plans_every_job_of_its_budget_and_none_from_the_reference(repo, tmp_path):
+    # A clone holds the committed reference run and, once prepared, the MNIST data: the
+    # main command must still train every run itself and only read the reference to compare.
+    work = copy_repo(repo, tmp_path)
+    assert (work / "reference" / "cpu" / "claims.csv").is_file()
+    result = snakemake(work, "-n", "--cores", "2", timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    plan = Plan(yaml.safe_load((work / "config.yaml").read_text()))
+    jobs = job_counts(out)
+    runs = {"train_mnist": "mnist", "probe_odenet": "probe", "train_spirals": "spirals",
+            "train_density": "cnf_density", "train_likelihood": "cnf_likelihood",
+            "trace_study": "cnf_trace"}  # fmt: skip
+    for rule, family in runs.items():
+        assert jobs[rule] == len(plan.run_dirs(family)), rule
+    assert jobs["claims"] == jobs["report"] == jobs["compare"] == 1
+    assert not re.search(r"output: [^\n]*reference/", out)
 
 
 @pytest.mark.parametrize(("override", "message"), [

@@ -54,7 +54,9 @@ def test_each_table_built_from_the_committed_runs_is_the_committed_table(
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(registry.FIGURES))
 def test_each_figure_draws_from_its_committed_tables(repo, cpu_plan, tmp_path, name):
-    tables = [in_reference(repo, path) for path in cpu_plan.figure_inputs(SimpleNamespace(figure=name))]
+    tables = [
+        in_reference(repo, path) for path in cpu_plan.figure_inputs(SimpleNamespace(figure=name))
+    ]
     out = tmp_path / registry.FIGURES[name].png
     build.draw_figure(name, tables, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000

@@ -199,3 +199,19 @@ def test_pdf_report_without_latex_fails_in_one_line_and_writes_nothing(
         == "odebench.manuscript: error: latexmk not found on the PATH; install a TeX distribution"
     )
     assert not out.exists()
+
+
+def test_the_summary_quotes_the_elapsed_time_of_the_invocation_whose_log_was_kept(cpu_results):
+    logs = cpu_results / "logs"
+    logs.mkdir(exist_ok=True)
+    (logs / "snakemake.log").write_text(
+        "Job stats:\njob  count\ntrain_mnist  1\ntotal  1\n\n"
+        "[Thu Nov 26 07:00:00 2026]\nlocalrule train_mnist:\n    jobid: 1\n"
+        "[Thu Nov 26 08:00:00 2026]\nFinished jobid: 1 (Rule: train_mnist)\n"
+        "Elapsed time: 1:00:05.5\n"
+    )
+    out = cpu_results / "report.md"
+    assert report.main(["--results", str(cpu_results), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "one Snakemake invocation ran the whole DAG in 1:00:06" in _section(text, "Summary")
+    assert "| Table 1 (MNIST) | 1 | 60.0 | 60.0 |" in _section(text, "Provenance")

@@ -1,5 +1,6 @@
 # Shared by every rule file: the validated config and the plan of runs and products.
 import json
+import shutil
 import sys
 from pathlib import Path
 

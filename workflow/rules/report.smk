@@ -54,6 +54,35 @@ rule report:
         " --out {output.report} --landing {output.landing} > {log} 2>&1"
 
 
+# The DAG's last rule, where the budget has a committed reference run (reference/<budget>/):
+# this run's numbers and verdicts against the reference's, each difference judged against
+# the seed spread. The reference is only read.
+if PLAN.reference():
+
+    rule compare:
+        input:
+            claims=PLAN.report_outputs()["claims"],
+            products=PLAN.report_inputs(),
+            reference=PLAN.reference_inputs(),
+        output:
+            md=PLAN.comparison_outputs()[0],
+            csv=PLAN.comparison_outputs()[1],
+        params:
+            run=paths.budget_dir(PLAN.budget),
+            reference=PLAN.reference(),
+        log:
+            f"{RESULTS}/logs/compare.log",
+        conda:
+            "../../environment.yml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        shell:
+            "python -m odebench.products.compare --run {params.run} --reference {params.reference}"
+            " --out {output.md} --csv {output.csv} > {log} 2>&1"
+
+
 # The PDF needs LaTeX: `rule all` asks for it only where latexmk is on the PATH (Plan.latex);
 # asked for by name without it, the rule fails in one line.
 rule report_pdf:
@@ -85,3 +114,12 @@ onstart:
             " (report.md and the HTML report do not need it)",
             file=sys.stderr,
         )
+
+
+# Snakemake's log of an invocation that ran jobs is kept with the run: the report quotes
+# its elapsed time and where it went (odebench.products.invocation). An invocation with
+# nothing to do leaves the last one's in place.
+onsuccess:
+    if log and "Finished jobid" in Path(log).read_text():
+        paths.snakemake_log(PLAN.budget).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, paths.snakemake_log(PLAN.budget))

@@ -14,6 +14,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+#: Pathspecs of the tree's outputs, which do not make a commit dirty: a user's runs and
+#: the committed reference run.
+NOT_CODE = (":!results", ":!reference")
+
 #: Distributions whose versions every run records.
 PROVENANCE_PACKAGES = ("torch", "torchdiffeq", "scipy", "numpy", "pandas", "snakemake", "odebench")
 
@@ -36,7 +40,7 @@ def git_commit(repo: Path | None = None) -> str:
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results", ":!reference"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE],
             cwd=cwd,
             capture_output=True,
             text=True,

@@ -42,10 +42,10 @@ Snakemake's own scheduling. Per-step costs are those of freshly initialized mode
 the NFE of an adaptive solve changes over training (Fig. 3d; a CNF's grows several
 fold), so ODE arms can cost more (or less) per step later on. The table shows each
 arm's NFE per step as timed, and where the budget's own runs exist under
-``results/<budget>/runs`` (else the committed ``reference/<budget>/runs``), their NFE late in training ("NFE/rec.") and their recorded
-``wall_seconds`` ("rec. h"; without process start-up) beside the estimate. The share
-of the CPUs busy with other work just before and after timing is shown too: a busy
-machine inflates every timing.
+``results/<budget>/runs`` (else the committed ``reference/<budget>/runs``), their NFE
+late in training ("NFE/rec.") and their recorded ``wall_seconds`` ("rec. h"; without
+process start-up) beside the estimate. The share of the CPUs busy with other work just
+before and after timing is shown too: a busy machine inflates every timing.
 
     python -m odebench.perf.cost --budget paper [--device cpu|cuda|auto] [--threads N]
         [--steps K] [--cores N] [--family mnist ...] [--json PATH] [--quiet]

@@ -76,9 +76,19 @@ def reference_dir(budget: str) -> Path:
     return REFERENCE / budget
 
 
+def snakemake_log(budget: str) -> Path:
+    """Snakemake's log of the last invocation that ran jobs of the budget (kept at its end)."""
+    return budget_dir(budget) / "logs" / SNAKEMAKE_LOG
+
+
 def comparison_md(budget: str) -> Path:
     """A user's run against the committed reference (odebench.products.compare)."""
     return budget_dir(budget) / "comparison.md"
+
+
+def comparison_csv(budget: str) -> Path:
+    """The comparison's numbers, tidy: one row per table, arm and metric."""
+    return budget_dir(budget) / "comparison.csv"
 
 
 def run_dir(budget: str, family: str, arm: str, seed: int | str) -> Path:
@@ -112,6 +122,8 @@ def report_md(budget: str) -> Path:
     """The budget's report (odebench.products.report); links figures relative to itself."""
     return budget_dir(budget) / "report.md"
 
+
+SNAKEMAKE_LOG = "snakemake.log"  # under logs/ of a results (or reference) directory
 
 # Files inside a run directory.
 CONFIG_JSON = "config.json"

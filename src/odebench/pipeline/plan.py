@@ -231,15 +231,36 @@ class Plan:
         return str(landing) if landing.is_file() else default
 
     def report_inputs(self) -> list[str]:
-        """Every other target: a product joins the report by joining the registry, with no
-        edit to the report's rules."""
-        own = set(self.report_outputs().values())
-        return [target for target in self.targets() if target not in own]
+        """Every table and figure: a product joins the report by joining the registry, with
+        no edit to the report's rules."""
+        return [
+            *(file for name in registry.TABLES for file in self.table_files(name)),
+            *(self.figure(name) for name in registry.FIGURES),
+        ]
+
+    def reference(self) -> Path | None:
+        """The committed reference run of this budget (``reference/<budget>/``), if any."""
+        reference = paths.reference_dir(self.budget)
+        return reference if (reference / "claims.csv").is_file() else None
+
+    def comparison_outputs(self) -> list[str]:
+        """This run against the committed reference (the DAG's last rule), where one exists."""
+        if self.reference() is None:
+            return []
+        return [str(paths.comparison_md(self.budget)), str(paths.comparison_csv(self.budget))]
+
+    def reference_inputs(self) -> list[str]:
+        """The reference run's files the comparison reads: its claims and its tables."""
+        reference = self.reference()
+        if reference is None:
+            return []
+        tables = sorted((reference / "tables").glob("*.csv"))
+        return [str(reference / "claims.csv"), *map(str, tables)]
 
     def targets(self) -> list[str]:
         """Everything ``rule all`` asks for."""
         return [
             *self.report_outputs().values(),
-            *(file for name in registry.TABLES for file in self.table_files(name)),
-            *(self.figure(name) for name in registry.FIGURES),
+            *self.report_inputs(),
+            *self.comparison_outputs(),
         ]

@@ -30,7 +30,7 @@ import pandas as pd
 from odebench.core import artifacts
 from odebench.core.status import COMPLETED
 from odebench.pipeline import paths
-from odebench.products import registry
+from odebench.products import invocation, registry
 from odebench.products.claims import UNTESTED, VERDICTS
 from odebench.products.claims.verdicts import is_paper_claim
 from odebench.products.reference import REFERENCE, load_reference
@@ -185,12 +185,32 @@ def summary(results: Path, claims: pd.DataFrame, reference: Mapping[str, Any]) -
     if not runs.empty:
         wall = pd.to_numeric(runs["wall_seconds"], errors="coerce")
         per_family = wall.groupby(runs["family"]).sum() / 60
+        elapsed = _elapsed_phrase(results)
         lines.append(
             f"Cost: {len(runs)} runs, {wall.sum() / 60:.0f} minutes of run time summed over "
-            "them (" + ", ".join(f"{f} {m:.0f}" for f, m in per_family.items()) + "); "
-            "Snakemake ran some side by side, so the DAG's elapsed time is shorter."
+            "them ("
+            + ", ".join(f"{f} {m:.0f}" for f, m in per_family.items())
+            + "); "
+            + (elapsed or "Snakemake ran some side by side, so the DAG's elapsed time is shorter.")
         )
     return "\n\n".join(lines)
+
+
+def _elapsed_phrase(results: Path) -> str | None:
+    """``the DAG took 1:31:02 on ...``: Snakemake's elapsed time, where its log was kept."""
+    log = results / "logs" / paths.SNAKEMAKE_LOG
+    try:
+        found = invocation.parse(log.read_text()) if log.is_file() else None
+    except ValueError:
+        found = None
+    if found is None:
+        return None
+    jobs = len(found.jobs)
+    scope = "the whole DAG" if jobs == found.planned else f"{jobs} of its {found.planned} jobs"
+    return (
+        f"one Snakemake invocation ran {scope} in {invocation.clock(found.elapsed)} "
+        "(see Provenance)."
+    )
 
 
 # -- per-seed values --------------------------------------------------------------------
@@ -362,8 +382,10 @@ def provenance_section(results: Path) -> str:
         "- Packages: " + ", ".join(f"{k} {v}" for k, v in packages.items()) + ".",
     ]
     relative = example["path"].relative_to(results)
+    dag = invocation.describe(results / "logs" / paths.SNAKEMAKE_LOG)
     return (
         "\n".join(lines)
+        + ("\n\n" + dag if dag else "")
         + "\n\nWall time per experiment family, summed over its runs' `wall_seconds` (jobs ran "
         "in parallel, so the DAG's elapsed time is shorter):\n\n"
         + table
