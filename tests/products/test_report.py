@@ -215,3 +215,18 @@ def test_the_summary_quotes_the_elapsed_time_of_the_invocation_whose_log_was_kep
     text = out.read_text()
     assert "one Snakemake invocation ran the whole DAG in 1:00:06" in _section(text, "Summary")
     assert "| Table 1 (MNIST) | 1 | 60.0 | 60.0 |" in _section(text, "Provenance")
+
+
+def test_the_provenance_says_whether_one_clean_commit_made_every_run(cpu_results):
+    runs = report.load_runs(cpu_results)
+    one = runs.assign(git_commit="0123456789abcdef")
+    assert report.commits_statement(one) == (
+        f"all {len(runs)} runs were made by one commit, `0123456789ab`, "
+        "from a clean tree (no uncommitted changes)"
+    )
+    mixed = runs.assign(git_commit=["a" * 40, "a" * 40 + "-dirty", "b" * 40] * (len(runs) // 3)
+                        + ["b" * 40] * (len(runs) % 3))  # fmt: skip
+    assert report.commits_statement(mixed) == (
+        f"the {len(runs)} runs come from 2 commits; {len(runs) // 3} of them from a tree with "
+        "uncommitted changes (`-dirty`)"
+    )

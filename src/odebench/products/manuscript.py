@@ -27,7 +27,7 @@ import pandas as pd
 
 from odebench.core import artifacts
 from odebench.core.provenance import git_commit
-from odebench.products import registry
+from odebench.products import registry, report
 from odebench.products.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, UNTESTED
 from odebench.products.claims.verdicts import is_paper_claim
 
@@ -61,16 +61,17 @@ def _tex(text: str) -> str:
     return "".join(escaped)
 
 
-def numbers(claims: pd.DataFrame, budget: str) -> str:
+def numbers(claims: pd.DataFrame, budget: str, commit: str | None = None) -> str:
     """``numbers.tex``: every number the manuscript's text uses, as a macro.
 
     The verdict counts are of the paper's own claims; ``NFurther`` counts the others.
+    ``commit`` is the runs' commit (default: this tree's).
     """
     paper = claims[is_paper_claim(claims)]
     counts = paper["verdict"].value_counts()
     macros = {
         "Budget": budget,
-        "Commit": git_commit()[:12],
+        "Commit": commit or git_commit()[:12],
         "NClaims": str(len(paper)),
         "NReproduced": str(counts.get(REPRODUCED, 0)),
         "NNotReproduced": str(counts.get(NOT_REPRODUCED, 0)),
@@ -135,7 +136,14 @@ def build(results: Path, out: Path, source: Path = SOURCE) -> Path:
     claims = pd.read_csv(results / "claims.csv", keep_default_na=False)
     work = results / BUILD_DIR
     work.mkdir(parents=True, exist_ok=True)
-    artifacts.write_text(work / "numbers.tex", numbers(claims, results.name))
+    runs = report.load_runs(results)
+    commits = sorted({c for c in runs.get("git_commit", []) if isinstance(c, str)})
+    commit = None  # no run: this tree's
+    if len(commits) == 1:
+        commit = report.short_commit(commits[0])
+    elif commits:
+        commit = "several (see report.md)"
+    artifacts.write_text(work / "numbers.tex", numbers(claims, results.name, commit))
     artifacts.write_text(work / "verdicts.tex", verdict_table(claims))
     artifacts.write_text(work / "products.tex", products())
     shutil.copyfile(source, work / "manuscript.tex")

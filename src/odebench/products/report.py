@@ -338,12 +338,26 @@ def _values(series: pd.Series) -> str:
     return ", ".join(values) if values else "–"
 
 
-def _short_commit(commit: Any) -> Any:
+def short_commit(commit: Any) -> Any:
     """``65cc8cab88a8-dirty``: a commit's first 12 characters, and whether the tree was dirty."""
     if not isinstance(commit, str):
         return commit
     sha, dirty, _ = commit.partition("-dirty")
     return sha[:12] + dirty
+
+
+def commits_statement(runs: pd.DataFrame) -> str:
+    """Which commit made the runs, and whether its tree had uncommitted changes."""
+    commits = sorted({c for c in runs["git_commit"] if isinstance(c, str)})
+    dirty = sum(isinstance(c, str) and c.endswith("-dirty") for c in runs["git_commit"])
+    if len(commits) == 1:
+        clean = ("with uncommitted changes (`-dirty`)" if dirty
+                 else "from a clean tree (no uncommitted changes)")  # fmt: skip
+        commit = short_commit(commits[0])
+        return f"all {len(runs)} runs were made by one commit, `{commit}`, {clean}"
+    shas = {c.partition("-dirty")[0] for c in commits}
+    return (f"the {len(runs)} runs come from {len(shas)} commits; {dirty} of them from a tree "
+            "with uncommitted changes (`-dirty`)")  # fmt: skip
 
 
 def provenance_section(results: Path) -> str:
@@ -360,7 +374,7 @@ def provenance_section(results: Path) -> str:
             length.append(f"iterations {_values(group['iterations'])}")
         families.append(
             [family, str(len(group)), str(completed), _values(group["seed"]),
-             "; ".join(length) or "–", _values(group["git_commit"].map(_short_commit)),
+             "; ".join(length) or "–", _values(group["git_commit"].map(short_commit)),
              f"{wall:.0f}",
              f"{wall / 60:.1f}"]
         )  # fmt: skip
@@ -376,8 +390,8 @@ def provenance_section(results: Path) -> str:
     packages = example["provenance"].get("packages") or {}
     lines = [
         f"- Budget: `{budget}`.",
-        "- Seeds and the git commit that produced each family's runs: see the table below "
-        "(a commit ending in `-dirty` had uncommitted changes).",
+        f"- Commit: {commits_statement(runs)}. Per family, see the table below (a commit "
+        "ending in `-dirty` had uncommitted changes).",
         f"- Devices: {_values(runs['device'])}; torch threads per run: {_values(runs['threads'])}.",
         "- Packages: " + ", ".join(f"{k} {v}" for k, v in packages.items()) + ".",
     ]
