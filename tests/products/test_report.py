@@ -230,3 +230,12 @@ def test_the_provenance_says_whether_one_clean_commit_made_every_run(cpu_results
         f"the {len(runs)} runs come from 2 commits; {len(runs) // 3} of them from a tree with "
         "uncommitted changes (`-dirty`)"
     )
+
+
+def test_the_summary_says_what_would_decide_each_open_claim(rendered, cpu_results):
+    summary = _section(rendered, "Summary")
+    table = pd.read_csv(cpu_results / "claims.csv", keep_default_na=False)
+    for c in table[table["verdict"] == "inconclusive"].itertuples():
+        assert f"- `{c.claim_id}` (inconclusive): " in summary
+    for c in table[(table["verdict"] == "untested") & (table["testable_when"] != "")].itertuples():
+        assert f"- `{c.claim_id}` (untested): {c.testable_when}" in summary

@@ -31,7 +31,7 @@ from odebench.core import artifacts
 from odebench.core.status import COMPLETED
 from odebench.pipeline import paths
 from odebench.products import invocation, registry
-from odebench.products.claims import UNTESTED, VERDICTS
+from odebench.products.claims import INCONCLUSIVE, UNTESTED, VERDICTS
 from odebench.products.claims.verdicts import is_paper_claim
 from odebench.products.reference import REFERENCE, load_reference
 from odebench.products.tables.formatting import markdown_table
@@ -95,6 +95,22 @@ def verdict_summary(claims: pd.DataFrame) -> str:
     if len(others):
         text += f" {len(others)} further claims (not the paper's): {_counts(others)}."
     return text
+
+
+def open_questions(claims: pd.DataFrame) -> str:
+    """What would decide the claims this run left open: the seeds per arm an inconclusive
+    comparison needs, and what would test an untested claim."""
+    items = []
+    for _, c in claims.iterrows():
+        if c["verdict"] == INCONCLUSIVE:
+            need = (f"{_cell(c['seeds_needed'])} seeds per arm, by the observed spread"
+                    if _given(c["seeds_needed"]) else "a wider margin or more seeds")  # fmt: skip
+            items.append(f"- `{c['claim_id']}` (inconclusive): {need}.")
+        elif c["verdict"] == UNTESTED and _given(c["testable_when"]):
+            items.append(f"- `{c['claim_id']}` (untested): {_cell(c['testable_when'])}.")
+    if not items:
+        return ""
+    return "What would decide the open claims:\n\n" + "\n".join(items)
 
 
 def verdict_table(claims: pd.DataFrame, numbers: Sequence[int] | None = None) -> str:
@@ -174,6 +190,8 @@ def summary(results: Path, claims: pd.DataFrame, reference: Mapping[str, Any]) -
     """The report's opening paragraph: verdict counts, headline numbers, what the run cost."""
     tables = results / "tables"
     lines = [f"Budget `{results.name}`. {verdict_summary(claims)}"]
+    if questions := open_questions(claims):
+        lines.append(questions)
     table1 = _read(tables, registry.TABLE1)
     if table1 is not None and len(table1):
         paper_tol = float(reference["tolerances"]["classification"])
