@@ -99,3 +99,15 @@ def test_the_entry_point_writes_both_files_and_fails_in_one_line_without_claims(
     (run / "claims.csv").unlink()
     assert compare.main(argv) == 1
     assert "odebench.compare: error:" in capsys.readouterr().err
+
+
+def test_each_sides_elapsed_time_is_quoted_where_its_snakemake_log_was_kept(pair):
+    run, reference = pair
+    assert "**Time**" not in compare.render(run, reference)[0]
+    (run / "logs").mkdir()
+    (run / "logs" / "snakemake.log").write_text(
+        "[Thu Nov 26 07:00:00 2026]\nlocalrule report:\n    jobid: 1\n"
+        "[Thu Nov 26 07:02:00 2026]\nFinished jobid: 1 (Rule: report)\nElapsed time: 0:02:01\n"
+    )
+    text = compare.render(run, reference)[0]
+    assert "this run 0:02:01 for 1 jobs, the reference not recorded" in text

@@ -32,7 +32,8 @@ from pathlib import Path
 import pandas as pd
 
 from odebench.core import artifacts
-from odebench.products import registry
+from odebench.pipeline import paths
+from odebench.products import invocation, registry
 from odebench.products.claims.verdicts import LEVEL, Summary, welch_difference
 from odebench.products.tables.formatting import markdown_table
 
@@ -214,6 +215,22 @@ def _numbers_section(
     return "\n".join(lines)
 
 
+def _elapsed(results: Path) -> str:
+    found = invocation.of_results(results)
+    if found is None:
+        return "not recorded"
+    return f"{invocation.clock(found.elapsed)} for {len(found.jobs)} jobs"
+
+
+def _time_line(run: Path, reference: Path) -> str:
+    """Each side's Snakemake elapsed time, where its log was kept (machine-dependent)."""
+    ours, theirs = _elapsed(run), _elapsed(reference)
+    if ours == theirs == "not recorded":
+        return ""
+    return (f"- **Time** (the machine's as much as the code's): this run {ours}, the reference "
+            f"{theirs} (Snakemake's elapsed time, `logs/{paths.SNAKEMAKE_LOG}`).")  # fmt: skip
+
+
 def render(run: Path, reference: Path) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """The comparison as Markdown, the tidy numbers and the verdicts."""
     run, reference = Path(run), Path(reference)
@@ -245,6 +262,8 @@ def render(run: Path, reference: Path) -> tuple[str, pd.DataFrame, pd.DataFrame]
         "Welch interval of run − reference excludes 0. Even when nothing changed, about "
         f"{1 - LEVEL:.0%} of the metrics with a spread would show `{DIFFERS}` by chance.",
     ]
+    if time := _time_line(run, reference):
+        summary.append(time)
     if len(differing):
         summary.append("- Results that differ: " + "; ".join(
             f"{r.table} {r.arm} {r.metric} ({_g(r.reference_mean)} → {_g(r.run_mean)})"

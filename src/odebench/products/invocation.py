@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from odebench.pipeline import paths
 from odebench.products.tables.formatting import markdown_table
 
 #: Rule -> the experiment family its time is counted under; other rules count as themselves.
@@ -114,6 +115,15 @@ def parse(text: str) -> Invocation:
     if elapsed is None:
         elapsed = max(stamps) - min(stamps)
     return Invocation(command, min(stamps), elapsed, from_log, planned, jobs)
+
+
+def of_results(results: Path) -> Invocation | None:
+    """The invocation whose log a results directory kept (``logs/snakemake.log``), if any."""
+    log = Path(results) / "logs" / paths.SNAKEMAKE_LOG
+    try:
+        return parse(log.read_text()) if log.is_file() else None
+    except ValueError:  # a log without a finished job
+        return None
 
 
 def clock(delta: timedelta) -> str:

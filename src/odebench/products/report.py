@@ -216,11 +216,7 @@ def summary(results: Path, claims: pd.DataFrame, reference: Mapping[str, Any]) -
 
 def _elapsed_phrase(results: Path) -> str | None:
     """``the DAG took 1:31:02 on ...``: Snakemake's elapsed time, where its log was kept."""
-    log = results / "logs" / paths.SNAKEMAKE_LOG
-    try:
-        found = invocation.parse(log.read_text()) if log.is_file() else None
-    except ValueError:
-        found = None
+    found = invocation.of_results(results)
     if found is None:
         return None
     jobs = len(found.jobs)
