@@ -256,7 +256,8 @@ def test_entry_point_writes_claims_csv(repo, tmp_path):
     assert list(table.columns) == list(claims.COLUMNS)
     assert list(table.columns) == [
         "claim_id", "paper_claim", "origin", "statement", "source", "metric", "paper_value",
-        "measured", "verdict", "evidence", "rule", "testable_when", "seeds_needed", "sensitivity",
+        "measured", "verdict", "evidence", "rule", "testable_when", "would_test", "seeds_needed",
+        "sensitivity",
     ]  # fmt: skip
     assert len(table) == len(EXPECTED_CLAIMS)
     assert set(out.read_text().splitlines()[1].split(",")[1:2]) <= {"true", "false"}

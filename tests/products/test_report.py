@@ -201,20 +201,32 @@ def test_pdf_report_without_latex_fails_in_one_line_and_writes_nothing(
     assert not out.exists()
 
 
-def test_the_summary_quotes_the_elapsed_time_of_the_invocation_whose_log_was_kept(cpu_results):
+def snakemake_log(jobs: int) -> str:
+    """Snakemake's log of an invocation that planned and finished ``jobs`` training jobs."""
+    text = f"Job stats:\njob  count\ntrain_mnist  {jobs}\ntotal  {jobs}\n\n"
+    for job in range(jobs):
+        text += (f"[Thu Nov 26 07:00:00 2026]\nlocalrule train_mnist:\n    jobid: {job}\n"
+                 f"[Thu Nov 26 08:00:00 2026]\nFinished jobid: {job} (Rule: train_mnist)\n")  # fmt: skip
+    return text + "Elapsed time: 1:00:05.5\n"
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_the_summary_quotes_the_elapsed_time_of_the_invocation_whose_log_was_kept(
+    cpu_results, whole
+):
+    runs = len(report.load_runs(cpu_results))
     logs = cpu_results / "logs"
     logs.mkdir(exist_ok=True)
-    (logs / "snakemake.log").write_text(
-        "Job stats:\njob  count\ntrain_mnist  1\ntotal  1\n\n"
-        "[Thu Nov 26 07:00:00 2026]\nlocalrule train_mnist:\n    jobid: 1\n"
-        "[Thu Nov 26 08:00:00 2026]\nFinished jobid: 1 (Rule: train_mnist)\n"
-        "Elapsed time: 1:00:05.5\n"
-    )
+    (logs / "snakemake.log").write_text(snakemake_log(runs if whole else 1))
     out = cpu_results / "report.md"
     assert report.main(["--results", str(cpu_results), "--out", str(out)]) == 0
-    text = out.read_text()
-    assert "one Snakemake invocation ran the whole DAG in 1:00:06" in _section(text, "Summary")
-    assert "| Table 1 (MNIST) | 1 | 60.0 | 60.0 |" in _section(text, "Provenance")
+    summary = _section(out.read_text(), "Summary")
+    if whole:
+        assert "one Snakemake invocation made every run and product in 1:00:06" in summary
+    else:
+        assert (f"the last Snakemake invocation that ran jobs made 1 of the {runs} runs in "
+                "1:00:06; the others came from earlier invocations") in summary  # fmt: skip
+    assert "| Table 1 (MNIST) |" in _section(out.read_text(), "Provenance")
 
 
 def test_the_provenance_says_whether_one_clean_commit_made_every_run(cpu_results):
@@ -227,7 +239,7 @@ def test_the_provenance_says_whether_one_clean_commit_made_every_run(cpu_results
     mixed = runs.assign(git_commit=["a" * 40, "a" * 40 + "-dirty", "b" * 40] * (len(runs) // 3)
                         + ["b" * 40] * (len(runs) % 3))  # fmt: skip
     assert report.commits_statement(mixed) == (
-        f"the {len(runs)} runs come from 2 commits; {len(runs) // 3} of them from a tree with "
+        f"the {len(runs)} runs come from 2 commits; {len(runs) // 3} runs from a tree with "
         "uncommitted changes (`-dirty`)"
     )
 
@@ -237,5 +249,5 @@ def test_the_summary_says_what_would_decide_each_open_claim(rendered, cpu_result
     table = pd.read_csv(cpu_results / "claims.csv", keep_default_na=False)
     for c in table[table["verdict"] == "inconclusive"].itertuples():
         assert f"- `{c.claim_id}` (inconclusive): " in summary
-    for c in table[(table["verdict"] == "untested") & (table["testable_when"] != "")].itertuples():
-        assert f"- `{c.claim_id}` (untested): {c.testable_when}" in summary
+    for c in table[(table["verdict"] == "untested") & (table["would_test"] != "")].itertuples():
+        assert f"- `{c.claim_id}` (untested): {c.would_test}" in summary

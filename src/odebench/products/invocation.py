@@ -40,6 +40,12 @@ RULE_FAMILY = {
         "table", "table_with_documents", "figure", "claims", "report", "report_pdf", "compare")},
 }  # fmt: skip
 
+#: Rules whose jobs each make one run directory (``runs/<family>/<arm>/seed<s>/``).
+RUN_RULES = frozenset(
+    {"train_mnist", "probe_odenet", "train_spirals", "train_density", "train_likelihood",
+     "trace_study"}
+)  # fmt: skip
+
 _STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 _START = re.compile(r"^(?:local)?rule (\w+):$")
 _JOBID = re.compile(r"^\s+jobid: (\d+)$")
@@ -56,6 +62,11 @@ class Invocation:
     elapsed_from_log: bool  # Snakemake's own "Elapsed time" line, not the timestamps
     planned: int  # the jobs its "Job stats" listed
     jobs: pd.DataFrame  # jobid, rule, family, start, end (finished jobs)
+
+    @property
+    def runs_made(self) -> int:
+        """Finished jobs that made a run directory (:data:`RUN_RULES`)."""
+        return int(self.jobs["rule"].isin(RUN_RULES).sum())
 
     def per_family(self) -> pd.DataFrame:
         """Per family: jobs, their summed minutes, and the minutes any of them ran."""
@@ -143,7 +154,7 @@ def describe(log: Path) -> str | None:
     how = '"Elapsed time"' if invocation.elapsed_from_log else "first to last timestamp"
     command = invocation.command.rsplit("/", 1)[-1]
     finished = len(invocation.jobs)
-    whole = (f"all {finished} jobs of the DAG" if finished == invocation.planned
+    whole = (f"all {finished} jobs it planned" if finished == invocation.planned
              else f"{finished} of the {invocation.planned} jobs it planned")  # fmt: skip
     rows = [[r.family, str(r.jobs), f"{r.job_minutes:.1f}", f"{r.busy_minutes:.1f}"]
             for r in invocation.per_family().itertuples()]  # fmt: skip

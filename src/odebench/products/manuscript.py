@@ -83,12 +83,25 @@ def numbers(claims: pd.DataFrame, budget: str, commit: str | None = None) -> str
 
 
 #: Columns of the verdict tables: number, claim, verdict, measured value, rule.
-_VERDICT_COLUMNS = r"r p{0.17\linewidth} p{0.09\linewidth} p{0.27\linewidth} p{0.33\linewidth}"
+_VERDICT_COLUMNS = (r"r >{\raggedright\arraybackslash}p{0.17\linewidth} "
+                   r">{\raggedright\arraybackslash}p{0.11\linewidth} "
+                   r">{\raggedright\arraybackslash}p{0.27\linewidth} "
+                   r">{\raggedright\arraybackslash}p{0.31\linewidth}")  # fmt: skip
 
 
 def _breakable(identifier: str) -> str:
     """A claim id that LaTeX may break after each underscore (ids are long, columns narrow)."""
     return _tex(identifier).replace(r"\_", r"\_\allowbreak{}")
+
+
+def _rule_or_reason(claim: pd.Series) -> str:
+    """The rule that decided a claim; for an untested claim, why not and what would test it
+    (a reader of the PDF alone must see why there is no verdict)."""
+    if claim["verdict"] != UNTESTED:
+        return str(claim["rule"])
+    why = str(claim["evidence"]).removeprefix("untested: ").split(". As measured:")[0]
+    would = str(claim.get("would_test", "") or claim.get("testable_when", ""))
+    return f"Untested: {why}." + (f" What would test it: {would}." if would else "")
 
 
 def verdict_table(claims: pd.DataFrame) -> str:
@@ -104,14 +117,13 @@ def verdict_table(claims: pd.DataFrame) -> str:
             continue
         rows = "\n".join(
             f"{numbers[i]} & \\texttt{{{_breakable(c['claim_id'])}}} & {_tex(c['verdict'])} & "
-            f"{_tex(str(c['measured']))} & {_tex(str(c['rule']))} \\\\"
+            f"{_tex(str(c['measured']))} & {_tex(_rule_or_reason(c))} \\\\"
             for i, c in claims[part].iterrows()
         )
         blocks.append(
             f"\\subsection*{{{title}}}\n{{\\footnotesize\n\\begin{{longtable}}{{{_VERDICT_COLUMNS}}}\n"
-            "\\toprule\nNo. & Claim & Verdict & Measured & Rule \\\\\n\\midrule\n\\endhead\n"
-            + rows
-            + "\n\\bottomrule\n\\end{longtable}}\n"
+            "\\toprule\nNo. & Claim & Verdict & Measured & Rule (untested: why) \\\\\n"
+            "\\midrule\n\\endhead\n" + rows + "\n\\bottomrule\n\\end{longtable}}\n"
         )
     return "\n".join(blocks)
 

@@ -97,6 +97,18 @@ def verdict_summary(claims: pd.DataFrame) -> str:
     return text
 
 
+def _sentence(text: str) -> str:
+    """``text`` ending in a full stop, so that what follows starts a new sentence."""
+    text = text.rstrip()
+    return text if not text or text.endswith((".", "!", "?")) else text + "."
+
+
+def _would_test(claim: pd.Series) -> Any:
+    """What an untested claim lacks (``would_test``; claims.csv files older than that
+    column: ``testable_when``, every condition)."""
+    return claim.get("would_test", claim["testable_when"])
+
+
 def open_questions(claims: pd.DataFrame) -> str:
     """What would decide the claims this run left open: the seeds per arm an inconclusive
     comparison needs, and what would test an untested claim."""
@@ -106,8 +118,8 @@ def open_questions(claims: pd.DataFrame) -> str:
             need = (f"{_cell(c['seeds_needed'])} seeds per arm, by the observed spread"
                     if _given(c["seeds_needed"]) else "a wider margin or more seeds")  # fmt: skip
             items.append(f"- `{c['claim_id']}` (inconclusive): {need}.")
-        elif c["verdict"] == UNTESTED and _given(c["testable_when"]):
-            items.append(f"- `{c['claim_id']}` (untested): {_cell(c['testable_when'])}.")
+        elif c["verdict"] == UNTESTED and _given(_would_test(c)):
+            items.append(f"- `{c['claim_id']}` (untested): {_cell(_would_test(c))}.")
     if not items:
         return ""
     return "What would decide the open claims:\n\n" + "\n".join(items)
@@ -119,9 +131,9 @@ def verdict_table(claims: pd.DataFrame, numbers: Sequence[int] | None = None) ->
     numbers = list(numbers) if numbers is not None else range(1, len(claims) + 1)
     rows = []
     for i, (_, c) in zip(numbers, claims.iterrows(), strict=True):
-        evidence = _cell(c["evidence"])
-        if c["verdict"] == UNTESTED and _given(c["testable_when"]):
-            evidence += f" What would test it: {_cell(c['testable_when'])}"
+        evidence = _sentence(_cell(c["evidence"]))
+        if c["verdict"] == UNTESTED and _given(_would_test(c)):
+            evidence += f" What would test it: {_sentence(_cell(_would_test(c)))}"
         if _given(c["seeds_needed"]):
             evidence += f" Seeds per arm the observed spread needs: {_cell(c['seeds_needed'])}."
         rows.append([
@@ -166,7 +178,7 @@ def _table1_headline(table: pd.DataFrame, paper_tol: float) -> str:
     rows = table[table["tol"].isna() | np.isclose(table["tol"], paper_tol)]
     parts = [
         f"{r.label} {r.test_error_pct_mean:.2f}% against {r.paper_test_error_pct:.2f}% "
-        f"({r.test_error_pct_mean - r.paper_test_error_pct:+.2f} pp, n = {r.n_seeds})"
+        f"({r.test_error_pct_mean - r.paper_test_error_pct:+.2f} pp, {r.n_seeds} seeds)"
         for r in rows.itertuples()
         if pd.notna(r.paper_test_error_pct) and pd.notna(r.test_error_pct_mean)
     ]
@@ -176,13 +188,16 @@ def _table1_headline(table: pd.DataFrame, paper_tol: float) -> str:
 
 
 def _table2_headline(table: pd.DataFrame) -> str:
-    """The latent ODE's extrapolation RMSE against the paper's, as a ratio."""
+    """The latent ODE's extrapolation RMSE against the paper's (as a ratio) and the RNN's."""
     rows = table[(table["model"] == "latent_ode") & table["paper_rmse"].notna()]
-    parts = [
-        f"n = {r.n_obs}: {r.rmse_mean:.3f} against {r.paper_rmse:.4f} "
-        f"(×{r.rmse_mean / r.paper_rmse:.1f}, n = {r.n_seeds})"
-        for r in rows.itertuples()
-    ]
+    rnn = table[table["model"] == "rnn"].set_index("n_obs")["rmse_mean"]
+    parts = []
+    for r in rows.itertuples():
+        beside = f"; the RNN here {rnn[r.n_obs]:.3f}" if r.n_obs in rnn.index else ""
+        parts.append(
+            f"{r.n_obs} observations: {r.rmse_mean:.3f} against the paper's {r.paper_rmse:.4f} "
+            f"(×{r.rmse_mean / r.paper_rmse:.1f}, {r.n_seeds} seeds{beside})"
+        )
     return "Table 2 (latent ODE extrapolation RMSE): " + "; ".join(parts) + "."
 
 
@@ -203,7 +218,7 @@ def summary(results: Path, claims: pd.DataFrame, reference: Mapping[str, Any]) -
     if not runs.empty:
         wall = pd.to_numeric(runs["wall_seconds"], errors="coerce")
         per_family = wall.groupby(runs["family"]).sum() / 60
-        elapsed = _elapsed_phrase(results)
+        elapsed = _elapsed_phrase(results, len(runs))
         lines.append(
             f"Cost: {len(runs)} runs, {wall.sum() / 60:.0f} minutes of run time summed over "
             "them ("
@@ -214,16 +229,18 @@ def summary(results: Path, claims: pd.DataFrame, reference: Mapping[str, Any]) -
     return "\n\n".join(lines)
 
 
-def _elapsed_phrase(results: Path) -> str | None:
-    """``the DAG took 1:31:02 on ...``: Snakemake's elapsed time, where its log was kept."""
+def _elapsed_phrase(results: Path, runs: int) -> str | None:
+    """Snakemake's elapsed time, where its log was kept, and whether that invocation made
+    every run or only some (a resumed DAG, or runs made by earlier invocations)."""
     found = invocation.of_results(results)
     if found is None:
         return None
-    jobs = len(found.jobs)
-    scope = "the whole DAG" if jobs == found.planned else f"{jobs} of its {found.planned} jobs"
+    clock = invocation.clock(found.elapsed)
+    if found.runs_made == runs and len(found.jobs) == found.planned:
+        return f"one Snakemake invocation made every run and product in {clock} (see Provenance)."
     return (
-        f"one Snakemake invocation ran {scope} in {invocation.clock(found.elapsed)} "
-        "(see Provenance)."
+        f"the last Snakemake invocation that ran jobs made {found.runs_made} of the {runs} "
+        f"runs in {clock}; the others came from earlier invocations (see Provenance)."
     )
 
 
@@ -370,7 +387,7 @@ def commits_statement(runs: pd.DataFrame) -> str:
         commit = short_commit(commits[0])
         return f"all {len(runs)} runs were made by one commit, `{commit}`, {clean}"
     shas = {c.partition("-dirty")[0] for c in commits}
-    return (f"the {len(runs)} runs come from {len(shas)} commits; {dirty} of them from a tree "
+    return (f"the {len(runs)} runs come from {len(shas)} commits; {dirty} runs from a tree "
             "with uncommitted changes (`-dirty`)")  # fmt: skip
 
 

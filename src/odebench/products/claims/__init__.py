@@ -8,7 +8,8 @@ a tables directory and returns what was measured and the verdict.
 
 A verdict is one of :data:`VERDICTS`: ``untested`` when the run cannot test the claim
 (a product or row is missing, too little training, the wrong solver family, too few
-seeds; the evidence says why and ``testable_when`` what would test it),
+seeds; the evidence says why, ``testable_when`` every condition of a test and
+``would_test`` the ones this run does not meet),
 ``inconclusive`` when it is tested but an interval straddles the margin (with the
 seeds per arm the observed spread would need), otherwise ``reproduced`` or ``not
 reproduced``; every decided claim says how far it is from flipping (``sensitivity``).

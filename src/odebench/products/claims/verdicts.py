@@ -5,7 +5,8 @@ A verdict is one of :data:`VERDICTS`:
 - ``untested``: the run cannot test the claim. A product it reads is missing, or a
   testability condition the claim declares (:class:`Condition`: enough training, the
   solver family that can show the effect, enough seeds) is not met. The evidence says
-  why and the ``testable_when`` column what would test it.
+  why, the ``testable_when`` column every condition of a test and ``would_test`` the
+  conditions this run does not meet.
 - ``inconclusive``: the run tests the claim, but an interval over seeds straddles the
   rule's margin; ``seeds_needed`` says how many seeds per arm the observed spread would
   need (:func:`seeds_needed`).
@@ -61,6 +62,7 @@ COLUMNS = (
     "evidence",
     "rule",
     "testable_when",
+    "would_test",
     "seeds_needed",
     "sensitivity",
 )
@@ -634,6 +636,11 @@ def evaluate(claim_id: str, tables: Tables, reference: Mapping[str, Any]) -> dic
         unmet = [(need, why) for need in entry.needs if (why := need.unmet(tables, reference))]
     except Untested as missing:
         finding, unmet = Finding("–", UNTESTED, str(missing)), []
+    # What this run lacks (for an untested claim): the unmet conditions' requirements, not
+    # those the run already meets; the whole of testable_when when a product is missing.
+    would_test = testable_when
+    if unmet:
+        would_test = "; ".join(need.requirement(reference) for need, _ in unmet)
     if unmet and not finding.unconditional:
         seeds_only = all(need.seeds for need, _ in unmet)
         measured = finding.evidence if seeds_only else _SEEDS_PHRASES.sub("", finding.evidence)
@@ -659,6 +666,7 @@ def evaluate(claim_id: str, tables: Tables, reference: Mapping[str, Any]) -> dic
         "evidence": finding.evidence,
         "rule": entry.rule,
         "testable_when": testable_when,
+        "would_test": would_test if finding.verdict == UNTESTED else "",
         "seeds_needed": finding.seeds_needed if keep_seeds else "",
         "sensitivity": finding.sensitivity if finding.verdict != UNTESTED else "",
     }

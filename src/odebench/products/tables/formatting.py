@@ -67,7 +67,7 @@ def latex_table(header: Sequence[str], rows: Sequence[Sequence[str]], caption: s
         return text
 
     lines = [
-        r"\begin{table}[t]",
+        r"\begin{table}[htbp]",
         r"\centering",
         rf"\caption{{{esc(caption)}}}",
         r"\begin{tabular}{" + "l" + "r" * (len(header) - 1) + "}",
