@@ -217,7 +217,11 @@ def test_a_claim_without_a_source_in_the_reference_fails_naming_the_key(
 
 def test_every_claim_has_a_verdict_on_the_committed_cpu_tables(repo, reference):
     table = claims.evaluate_all(repo / "reference" / "cpu" / "tables", reference)
-    assert list(table["claim_id"]) == EXPECTED_CLAIMS
+    # The paper's own claims first, so that the report numbers each group without gaps.
+    assert list(table["claim_id"]) == (
+        [c for c in EXPECTED_CLAIMS if c not in NOT_THE_PAPERS]
+        + [c for c in EXPECTED_CLAIMS if c in NOT_THE_PAPERS]
+    )
     assert set(table["verdict"]) <= set(claims.VERDICTS)
     assert table[list(claims.COLUMNS)].notna().all().all()
     decided = table.set_index("claim_id")["measured"]

@@ -115,8 +115,10 @@ def open_questions(claims: pd.DataFrame) -> str:
     items = []
     for _, c in claims.iterrows():
         if c["verdict"] == INCONCLUSIVE:
-            need = (f"{_cell(c['seeds_needed'])} seeds per arm, by the observed spread"
-                    if _given(c["seeds_needed"]) else "a wider margin or more seeds")  # fmt: skip
+            need = (f"{_cell(c['seeds_needed'])} seeds per arm would decide every comparison if "
+                    "the observed means and spreads held; the evidence says which way each "
+                    "leans" if _given(c["seeds_needed"])
+                    else "more seeds than can be projected, or a wider margin")  # fmt: skip
             items.append(f"- `{c['claim_id']}` (inconclusive): {need}.")
         elif c["verdict"] == UNTESTED and _given(_would_test(c)):
             items.append(f"- `{c['claim_id']}` (untested): {_cell(_would_test(c))}.")
