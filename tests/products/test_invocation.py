@@ -84,3 +84,10 @@ def test_a_log_without_finished_jobs_describes_nothing(tmp_path, capsys):
     assert invocation.describe(log) is None
     assert invocation.main([str(log)]) == 1
     assert "records no finished job" in capsys.readouterr().err
+
+
+def test_an_invocation_that_only_rendered_products_made_no_runs():
+    assert invocation.runs_made(LOG) == 3  # two MNIST runs and one CNF run; the report is not
+    only_report = HEADER + started("07:30:00", "report", 4) + finished("07:31:00", "report", 4)
+    assert invocation.runs_made(only_report) == 0
+    assert invocation.runs_made(HEADER + "Nothing to be done.\n") == 0

@@ -116,10 +116,12 @@ onstart:
         )
 
 
-# Snakemake's log of an invocation that ran jobs is kept with the run: the report quotes
-# its elapsed time and where it went (odebench.products.invocation). An invocation with
-# nothing to do leaves the last one's in place.
+# Snakemake's log of an invocation that made runs is kept with them: the report quotes its
+# elapsed time and where it went (odebench.products.invocation). An invocation that only
+# re-rendered products, or had nothing to do, leaves the last one's in place.
 onsuccess:
-    if log and "Finished jobid" in Path(log).read_text():
+    from odebench.products import invocation  # pandas: not needed to plan
+
+    if log and invocation.runs_made(Path(log).read_text()):
         paths.snakemake_log(PLAN.budget).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(log, paths.snakemake_log(PLAN.budget))

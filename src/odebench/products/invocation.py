@@ -128,6 +128,14 @@ def parse(text: str) -> Invocation:
     return Invocation(command, min(stamps), elapsed, from_log, planned, jobs)
 
 
+def runs_made(log_text: str) -> int:
+    """How many run directories the invocation whose log this is made (0 if none)."""
+    try:
+        return parse(log_text).runs_made
+    except ValueError:  # no finished job
+        return 0
+
+
 def of_results(results: Path) -> Invocation | None:
     """The invocation whose log a results directory kept (``logs/snakemake.log``), if any."""
     log = Path(results) / "logs" / paths.SNAKEMAKE_LOG
