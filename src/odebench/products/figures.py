@@ -157,7 +157,7 @@ def _floor_handle():
     from matplotlib.lines import Line2D
 
     return Line2D([], [], color=FLOOR_COLOR, linestyle="-.", linewidth=1.0,
-                  label="dopri5's NFE floors: 2 + 6·k for k steps")  # fmt: skip
+                  label="dopri5's only NFE values: 2 + 6·k for k steps")  # fmt: skip
 
 
 def _steps_axis(ax) -> None:
@@ -398,8 +398,11 @@ def work_precision(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
         axes[1].errorbar(group["nfe_forward"], group["error"], xerr=nfe_err, yerr=error_err, **kw)
         # Seeds differ by about a percent on the probe images, more than solvers do:
         # faint bars keep the lines readable.
+        # An error rate is never negative: the lower bar stops at zero.
+        test_std = _std(group["test_error_pct_std"])
+        test_err = np.vstack([np.minimum(test_std, group["test_error_pct"]), test_std])
         bars = axes[2].errorbar(group["nfe_forward"], group["test_error_pct"], xerr=nfe_err,
-                                yerr=_std(group["test_error_pct_std"]), **kw)  # fmt: skip
+                                yerr=test_err, **kw)  # fmt: skip
         for artist in (*bars.lines[1], *bars.lines[2]):  # caps and bars
             artist.set_alpha(0.3)
     axes[0].set(xlabel="forward solve time of the block (s)",
