@@ -133,7 +133,11 @@ def verdict_table(claims: pd.DataFrame, numbers: Sequence[int] | None = None) ->
     numbers = list(numbers) if numbers is not None else range(1, len(claims) + 1)
     rows = []
     for i, (_, c) in zip(numbers, claims.iterrows(), strict=True):
-        evidence = _sentence(_cell(c["evidence"]))
+        evidence = _cell(c["evidence"])
+        measured = _cell(c["measured"])
+        if measured and evidence.startswith(measured):  # said in the Measured column
+            evidence = evidence[len(measured) :].lstrip(" .;")
+        evidence = _sentence(evidence)
         if c["verdict"] == UNTESTED and _given(_would_test(c)):
             evidence += f" What would test it: {_sentence(_cell(_would_test(c)))}"
         if _given(c["seeds_needed"]):
