@@ -18,7 +18,7 @@ import yaml
 
 from odebench.core import artifacts
 from odebench.pipeline.plan import Plan
-from odebench.products import registry
+from odebench.products import invocation, registry
 
 
 def copy_repo(repo: Path, dest: Path) -> Path:
@@ -263,6 +263,15 @@ def test_smoke_dag_finishes_within_three_minutes(smoke_dag):
 
 
 @pytest.mark.slow
+def test_smoke_dag_keeps_snakemake_log_of_the_invocation_that_made_its_runs(smoke_dag):
+    work, _ = smoke_dag
+    log = work / "results" / "smoke" / "logs" / "snakemake.log"
+    made = invocation.parse(log.read_text())
+    runs = list((work / "results" / "smoke" / "runs").glob("*/*/seed*/metrics.json"))
+    assert made.runs_made == len(runs) > 0
+
+
+@pytest.mark.slow
 def test_with_its_own_run_as_the_reference_the_smoke_dag_only_compares_and_all_agrees(
     smoke_dag, tmp_path
 ):
@@ -273,8 +282,12 @@ def test_with_its_own_run_as_the_reference_the_smoke_dag_only_compares_and_all_a
                     ignore=shutil.ignore_patterns("checkpoint.pt", "model.pt", ".latex"))  # fmt: skip
     result = snakemake(again, "--cores", "2", "--config", "budget=smoke")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert set(job_counts(result.stdout + result.stderr)) == {"compare", "all"}
+    assert set(job_counts(result.stdout + result.stderr)) == {"compare", "all", "total"}
     results = again / "results" / "smoke"
+    # Only products ran: the log of the invocation that made the runs stays.
+    assert (results / "logs" / "snakemake.log").read_text() == (
+        work / "results" / "smoke" / "logs" / "snakemake.log"
+    ).read_text()
     text = (results / "comparison.md").read_text()
     claims = len(pd.read_csv(results / "claims.csv"))
     assert f"{claims} of {claims} claims have the same verdict" in text

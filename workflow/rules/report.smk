@@ -122,6 +122,9 @@ onstart:
 onsuccess:
     from odebench.products import invocation  # pandas: not needed to plan
 
-    if log and invocation.runs_made(Path(log).read_text()):
-        paths.snakemake_log(PLAN.budget).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(log, paths.snakemake_log(PLAN.budget))
+    # Snakemake 9 hands over a list of log files (none under --quiet).
+    for file in [log] if isinstance(log, str) else list(log or []):
+        if Path(file).is_file() and invocation.runs_made(Path(file).read_text()):
+            paths.snakemake_log(PLAN.budget).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, paths.snakemake_log(PLAN.budget))
+            break
