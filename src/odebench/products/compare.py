@@ -243,7 +243,8 @@ def render(run: Path, reference: Path) -> tuple[str, pd.DataFrame, pd.DataFrame]
             sections.append(f"### {name}\n\nNot compared: {', '.join(missing)} missing.\n")
             continue
         table, only_ref, only_run = compare_table(name, pd.read_csv(ref_csv), pd.read_csv(run_csv))
-        tables.append(table)
+        if len(table):
+            tables.append(table)
         sections.append(_numbers_section(name, table, only_ref, only_run))
     numbers = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
 
