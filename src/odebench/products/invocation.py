@@ -146,7 +146,8 @@ def of_results(results: Path) -> Invocation | None:
 
 
 def clock(delta: timedelta) -> str:
-    seconds = round(delta.total_seconds())
+    """``1:37:53``: whole seconds, cut as Snakemake's own "Elapsed time: 1:37:53.9" reads."""
+    seconds = int(delta.total_seconds())
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
