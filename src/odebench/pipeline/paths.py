@@ -77,7 +77,7 @@ def reference_dir(budget: str) -> Path:
 
 
 def snakemake_log(budget: str) -> Path:
-    """Snakemake's log of the last invocation that ran jobs of the budget (kept at its end)."""
+    """Snakemake's log of the last invocation that made runs of the budget (kept at its end)."""
     return budget_dir(budget) / "logs" / SNAKEMAKE_LOG
 
 
