@@ -6,7 +6,6 @@ last digits depend on the BLAS build), and every figure draws from its committed
 """
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -28,7 +27,7 @@ def cpu_plan(repo, request):
 
 def in_reference(repo, path):
     """Where the plan's ``results/cpu/...`` path lies in the committed reference run."""
-    return repo / paths.REFERENCE / Path(path).relative_to(paths.RESULTS)
+    return repo / paths.in_reference(path)
 
 
 def reference_inputs(repo, inputs):

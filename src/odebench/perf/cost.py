@@ -268,7 +268,7 @@ def _metrics_json(run_dir: str) -> Path:
     committed reference run's (``reference/``)."""
     own = Path(run_dir) / paths.METRICS_JSON
     try:
-        reference = paths.REFERENCE / own.relative_to(paths.RESULTS)
+        reference = paths.in_reference(own)
     except ValueError:
         return own
     return own if own.is_file() or not reference.is_file() else reference

@@ -76,6 +76,12 @@ def reference_dir(budget: str) -> Path:
     return REFERENCE / budget
 
 
+def in_reference(path: str | Path) -> Path:
+    """Where a path under ``results/`` lies in the committed reference run (the same layout
+    under ``reference/``); ValueError for a path outside ``results/``."""
+    return REFERENCE / Path(path).relative_to(RESULTS)
+
+
 def snakemake_log(budget: str) -> Path:
     """Snakemake's log of the last invocation that made runs of the budget (kept at its end)."""
     return budget_dir(budget) / "logs" / SNAKEMAKE_LOG

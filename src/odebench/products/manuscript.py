@@ -148,8 +148,7 @@ def build(results: Path, out: Path, source: Path = SOURCE) -> Path:
     claims = pd.read_csv(results / "claims.csv", keep_default_na=False)
     work = results / BUILD_DIR
     work.mkdir(parents=True, exist_ok=True)
-    runs = report.load_runs(results)
-    commits = sorted({c for c in runs.get("git_commit", []) if isinstance(c, str)})
+    commits = report.run_commits(report.load_runs(results))
     commit = None  # no run: this tree's
     if len(commits) == 1:
         commit = report.short_commit(commits[0])

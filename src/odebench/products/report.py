@@ -383,9 +383,14 @@ def short_commit(commit: Any) -> Any:
     return sha[:12] + dirty
 
 
+def run_commits(runs: pd.DataFrame) -> list[str]:
+    """The distinct commits (``-dirty`` kept) that made the runs of :func:`load_runs`."""
+    return sorted({c for c in runs.get("git_commit", []) if isinstance(c, str)})
+
+
 def commits_statement(runs: pd.DataFrame) -> str:
     """Which commit made the runs, and whether its tree had uncommitted changes."""
-    commits = sorted({c for c in runs["git_commit"] if isinstance(c, str)})
+    commits = run_commits(runs)
     dirty = sum(isinstance(c, str) and c.endswith("-dirty") for c in runs["git_commit"])
     if len(commits) == 1:
         clean = ("with uncommitted changes (`-dirty`)" if dirty
