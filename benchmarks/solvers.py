@@ -1,19 +1,24 @@
 """asv benchmarks of the solves the pipeline runs, through odebench's own API.
 
-The first four classes time one case of :mod:`odebench.perf.bench` over solver x
-tolerance (or step count) x gradient mode with the pipeline's default backend
-(``odebench.core.solving.DEFAULT_BACKEND``), so their history across commits is
-the history of what a training run pays. :class:`Backends` times every case at
-its own tolerance over the solver backends side by side (plain torchdiffeq, the
-lean path, the lean path with the seminorm adjoint, torchode). Each benchmark has
-``time_`` forward solve and forward+backward, ``track_`` NFE
+By default the suite times what a solver change needs to see, at the settings the
+experiments use: each case of :mod:`odebench.perf.bench` with dopri5 at its own
+tolerance (and rk4 at 2 steps for the MNIST block), both gradient modes, the
+pipeline's default backend (``odebench.core.solving.DEFAULT_BACKEND``); and
+:class:`Backends`, plain torchdiffeq beside the lean path on every case. Each
+benchmark has ``time_`` forward solve and forward+backward, ``track_`` NFE
 (hardware-independent), the solver's overhead fraction and the activation bytes,
 ``peakmem_`` of a forward+backward.
 
+``ODEBENCH_ASV_FULL=1`` opts in to the full grids: dopri5 and bosh3 over two
+tolerances, rk4 over two step counts, and every backend variant (the seminorm
+adjoint, and torchode, whose adjoint takes seconds per call): several times the
+default's benchmarks. The default's quick run took 2 min 53 s on 2 cores
+(``asv run --python=same --quick``, 2026-12-06; see the README).
+
 ``ODEBENCH_ASV_REDUCED=1`` shrinks every grid to one setting, alternating the
 gradient mode between classes so both paths run, for the CI smoke run (see
-tests/test_bench.py): each benchmark runs in a process of its own, and torch's
-import alone costs about two seconds there.
+tests/perf/test_bench.py): each benchmark (and parameter set) runs in a process of
+its own, forked from one that has imported torch (asv.conf.json's launch method).
 """
 
 import os
@@ -28,7 +33,13 @@ except ImportError:  # an older commit (asv benchmarks every commit with this fi
     CASES, VARIANTS = {}, ()
 
 REDUCED = os.environ.get("ODEBENCH_ASV_REDUCED") == "1"
+FULL = os.environ.get("ODEBENCH_ASV_FULL") == "1" and not REDUCED
 GRADIENTS = ["adjoint", "direct"]
+
+
+def grid(reduced: list, default: list, full: list) -> list:
+    """The parameter grid of the chosen suite: reduced (CI), default, or full (opt-in)."""
+    return reduced if REDUCED else full if FULL else default
 
 
 class _Solve:
@@ -55,12 +66,12 @@ class _Solve:
         self.prepared.step()
 
     def track_nfe_forward(self, solver, setting, gradient):
-        return self.prepared.measure()["nfe_forward"]
+        return self.prepared.measure(forwards=1)["nfe_forward"]
 
     track_nfe_forward.unit = "evaluations"
 
     def track_nfe_backward(self, solver, setting, gradient):
-        return self.prepared.measure()["nfe_backward"]
+        return self.prepared.measure(forwards=1)["nfe_backward"]
 
     track_nfe_backward.unit = "evaluations"
 
@@ -70,7 +81,7 @@ class _Solve:
     track_overhead_fraction.unit = "fraction of forward time outside the dynamics"
 
     def track_activation_bytes(self, solver, setting, gradient):
-        return self.prepared.measure()["activation_bytes"]
+        return self.prepared.measure(forwards=1)["activation_bytes"]
 
     track_activation_bytes.unit = "bytes"
 
@@ -79,16 +90,20 @@ class MNISTBlockAdaptive(_Solve):
     """The MNIST ODE-Net's block, batch 128, adaptive solvers over tolerances."""
 
     case = "mnist_block"
-    params = [["dopri5"], [1e-3], ["adjoint"]] if REDUCED else [
-        ["dopri5", "bosh3"], [1e-1, 1e-3], GRADIENTS
-    ]  # fmt: skip
+    params = grid(
+        [["dopri5"], [1e-3], ["adjoint"]],
+        [["dopri5"], [1e-3], GRADIENTS],
+        [["dopri5", "bosh3"], [1e-1, 1e-3], GRADIENTS],
+    )
 
 
 class MNISTBlockFixed(_Solve):
     """The MNIST ODE-Net's block, batch 128, rk4 over step counts."""
 
     case = "mnist_block"
-    params = [["rk4"], [2], ["direct"]] if REDUCED else [["rk4"], [2, 8], GRADIENTS]
+    params = grid(
+        [["rk4"], [2], ["direct"]], [["rk4"], [2], ["direct"]], [["rk4"], [2, 8], GRADIENTS]
+    )
 
 
 class LatentODE(_Solve):
@@ -96,9 +111,11 @@ class LatentODE(_Solve):
 
     case = "latent_mlp"
     repeat = (5, 20, 20.0)
-    params = [["dopri5"], [1e-5], ["direct"]] if REDUCED else [
-        ["dopri5", "bosh3"], [1e-3, 1e-6], GRADIENTS
-    ]  # fmt: skip
+    params = grid(
+        [["dopri5"], [1e-5], ["direct"]],
+        [["dopri5"], [1e-5], GRADIENTS],
+        [["dopri5", "bosh3"], [1e-3, 1e-6], GRADIENTS],
+    )
 
 
 class CNF2D(_Solve):
@@ -106,9 +123,11 @@ class CNF2D(_Solve):
 
     case = "cnf_2d"
     repeat = (5, 20, 20.0)
-    params = [["dopri5"], [1e-5], ["adjoint"]] if REDUCED else [
-        ["dopri5", "bosh3"], [1e-3, 1e-5], GRADIENTS
-    ]  # fmt: skip
+    params = grid(
+        [["dopri5"], [1e-5], ["adjoint"]],
+        [["dopri5"], [1e-5], GRADIENTS],
+        [["dopri5", "bosh3"], [1e-3, 1e-5], GRADIENTS],
+    )
 
 
 class Backends(_Solve):
@@ -117,9 +136,11 @@ class Backends(_Solve):
 
     param_names = ["case", "variant", "gradient"]
     repeat = (3, 10, 20.0)
-    params = [["latent_mlp"], ["lean+seminorm"], ["adjoint"]] if REDUCED else [
-        list(CASES) or ["none"], sorted({v.label for v in VARIANTS}) or ["none"], GRADIENTS
-    ]  # fmt: skip
+    params = grid(
+        [["latent_mlp"], ["lean+seminorm"], ["adjoint"]],
+        [list(CASES) or ["none"], ["lean", "torchdiffeq"], GRADIENTS],
+        [list(CASES) or ["none"], sorted({v.label for v in VARIANTS}) or ["none"], GRADIENTS],
+    )
 
     def setup(self, case, variant, gradient):
         torch.set_num_threads(1)

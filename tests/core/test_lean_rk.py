@@ -2,9 +2,21 @@
 
 Each comparison solves the same problem with torchdiffeq's method and with its
 ``lean_`` twin, both wrapped to record every step they take (accepted or
-rejected): the step sequences, the NFE and the results must agree, the results
-up to rounding.
+rejected).
+
+Step for step only in float64: there rounding lies some ten orders of magnitude
+below the controller's thresholds, so the two implementations must take the same
+steps, make the same NFE and agree to rounding. In float32 the BLAS kernels round
+differently from one CPU to the next (AVX-512, AVX2, AMX) and the two methods sum
+their stages in different orders; an adaptive controller turns those last bits
+into steps a percent apart (torchdiffeq alone does so under a change of kernel),
+so float32 asserts what holds on any machine: the lean solution is as accurate as
+torchdiffeq's against a tight float64 solve, in the solver's own error units, and
+the NFE agree within a stated band.
 """
+
+import copy
+import math
 
 import pytest
 import torch
@@ -25,7 +37,9 @@ def _recording(name: str, solver: type) -> str:
     class Recording(solver):
         def _adaptive_step(self, rk_state):
             state = super()._adaptive_step(rk_state)
-            STEPS.append(tuple(float(torch.as_tensor(v).detach()) for v in (state.t1, state.dt)))
+            # Host floats as they are (torch.as_tensor would round them to float32).
+            STEPS.append(tuple(float(v.detach() if torch.is_tensor(v) else v)
+                               for v in (state.t1, state.dt)))  # fmt: skip
             return state
 
     SOLVERS[name] = Recording
@@ -37,6 +51,9 @@ METHODS = ("dopri5", "bosh3", "adaptive_heun")
 PLAIN = {m: _recording(f"test_recording_{m}", SOLVERS[m]) for m in METHODS}
 LEAN = {m: _recording(f"test_recording_lean_{m}", LEAN_SOLVERS[m]) for m in METHODS}
 
+#: Reference solves run dopri5 in float64 at this fraction of the tested tolerance.
+REFERENCE_TIGHTENING = 1e-3
+
 
 def solve(method, func, y0, t, tol, gradient="direct", **kwargs):
     """(result, NFE, recorded steps) of one solve with a registered recording method."""
@@ -47,17 +64,46 @@ def solve(method, func, y0, t, tol, gradient="direct", **kwargs):
     return out, counted.nfe, list(STEPS)
 
 
-def assert_same_steps(plain_steps, lean_steps):
-    """Same number of steps, each accepted or rejected alike, sizes equal up to rounding.
+def assert_same_steps(plain_steps, lean_steps, tol):
+    """Same number of steps, each accepted or rejected alike, sizes equal to rounding.
 
-    The error estimate is a difference of two solutions, so float32 rounding in its
-    sum (torchdiffeq sums k * (dt c) along a stage axis, the lean step accumulates
-    alpha-scaled adds) moves it by up to ~1e-3 relative at tight tolerances; the
-    controller passes that on to the next step size to the power 1/order."""
+    For float64 solves only. The error estimate is a sum of stage terms of the state's
+    size that cancel down to about ``tol``, and the two implementations sum it in
+    different orders (torchdiffeq sums k * (dt c) along a stage axis, the lean step
+    accumulates alpha-scaled adds): its rounding is some eps / tol relative, which the
+    controller passes on to the next step damped (2.8e-6 measured at tol 1e-10, where
+    eps / tol = 2.2e-6). Ten times that, and no less than 1e-9."""
+    rel = max(1e-9, 10 * torch.finfo(torch.float64).eps / tol)
     assert len(lean_steps) == len(plain_steps)
     for (t1, dt), (lt1, ldt) in zip(plain_steps, lean_steps, strict=True):
-        assert lt1 == pytest.approx(t1, rel=5e-3, abs=1e-9)
-        assert ldt == pytest.approx(dt, rel=5e-3)
+        assert lt1 == pytest.approx(t1, rel=rel, abs=1e-12)
+        assert ldt == pytest.approx(dt, rel=rel)
+
+
+def assert_nfe_within_band(lean_nfe, plain_nfe):
+    """Float32 NFE agree within 10% or 6 evaluations (one dopri5 step), the larger.
+
+    Measured on the bench cases: scaling the tolerance by 0.97 to 1.03, which moves
+    the steps by about as much as a change of kernel does (about 1%), moves
+    torchdiffeq's own NFE by at most 1 evaluation."""
+    assert abs(lean_nfe - plain_nfe) <= max(6, math.ceil(0.1 * plain_nfe)), (lean_nfe, plain_nfe)
+
+
+def error_in_tolerances(solution, reference, tol) -> float:
+    """Largest error against ``reference`` in the solver's error units, tol (1 + |y|)."""
+    a, b = flat(solution).double(), flat(reference).double()
+    return float(((a - b).abs() / (tol * (1 + b.abs()))).max())
+
+
+def assert_as_accurate(lean, plain, reference, tol):
+    """The lean float32 solution is at most twice torchdiffeq's error, plus one tolerance.
+
+    torchdiffeq's own error against the float64 reference moves by up to 38% when its
+    steps move by about 1% (bosh3 on the latent case, tolerance scaled by 0.97); a
+    wrong tableau or a misplaced stage costs orders of magnitude, not a factor 2."""
+    lean_error = error_in_tolerances(lean, reference, tol)
+    plain_error = error_in_tolerances(plain, reference, tol)
+    assert lean_error <= 2 * plain_error + 1, (lean_error, plain_error)
 
 
 def case(name: str, batch: int):
@@ -68,11 +114,22 @@ def case(name: str, batch: int):
     return spec.dynamics(), state, spec.tol
 
 
+def in_float64(func, y0, t):
+    """A float64 copy of the dynamics, the state and the output times."""
+    state = tuple(s.double() for s in y0) if isinstance(y0, tuple) else y0.double()
+    return copy.deepcopy(func).double(), state, t.double()
+
+
+def flat(x) -> torch.Tensor:
+    return torch.cat([s.reshape(-1) for s in x]) if isinstance(x, tuple) else x.reshape(-1)
+
+
 def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(b))
 
 
-def close(a, b, rtol=1e-4, atol=1e-5):
+def close(a, b, rtol=1e-10, atol=1e-12):
+    """Float64 results of the same steps agree to rounding."""
     if isinstance(a, tuple):
         for x, y in zip(a, b, strict=True):
             torch.testing.assert_close(x, y, rtol=rtol, atol=atol)
@@ -80,17 +137,27 @@ def close(a, b, rtol=1e-4, atol=1e-5):
         torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
 
 
+def assert_twins_agree(method, func, y0, t, tol):
+    """Step for step in float64; as accurate, NFE within the band, in float32."""
+    with torch.no_grad():
+        func64, y64, t64 = in_float64(func, y0, t)
+        plain, plain_nfe, plain_steps = solve(PLAIN[method], func64, y64, t64, tol)
+        lean, lean_nfe, lean_steps = solve(LEAN[method], func64, y64, t64, tol)
+        assert lean_nfe == plain_nfe
+        assert_same_steps(plain_steps, lean_steps, tol)
+        close(lean, plain)
+        reference, _, _ = solve(PLAIN["dopri5"], func64, y64, t64, tol * REFERENCE_TIGHTENING)
+        plain, plain_nfe, _ = solve(PLAIN[method], func, y0, t, tol)
+        lean, lean_nfe, _ = solve(LEAN[method], func, y0, t, tol)
+    assert_nfe_within_band(lean_nfe, plain_nfe)
+    assert_as_accurate(lean, plain, reference, tol)
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_lean_twin_takes_the_same_steps_on_every_bench_case(name, method):
     func, y0, tol = case(name, batch=16)
-    t = torch.tensor([0.0, 1.0])
-    with torch.no_grad():
-        plain, plain_nfe, plain_steps = solve(PLAIN[method], func, y0, t, tol)
-        lean, lean_nfe, lean_steps = solve(LEAN[method], func, y0, t, tol)
-    assert lean_nfe == plain_nfe
-    assert_same_steps(plain_steps, lean_steps)
-    close(lean, plain)
+    assert_twins_agree(method, func, y0, torch.tensor([0.0, 1.0]), tol)
 
 
 @pytest.mark.parametrize(
@@ -100,12 +167,7 @@ def test_the_lean_twin_takes_the_same_steps_on_every_bench_case(name, method):
 )
 def test_reversed_and_several_output_times_agree(t):
     func, y0, tol = case("latent_mlp", batch=32)
-    with torch.no_grad():
-        plain, plain_nfe, plain_steps = solve(PLAIN["dopri5"], func, y0, t, tol)
-        lean, lean_nfe, lean_steps = solve(LEAN["dopri5"], func, y0, t, tol)
-    assert lean_nfe == plain_nfe
-    assert_same_steps(plain_steps, lean_steps)
-    close(lean, plain)
+    assert_twins_agree("dopri5", func, y0, t, tol)
 
 
 def test_float64_states_keep_float64_accuracy(linear_decay, exact_decay):
@@ -115,7 +177,7 @@ def test_float64_states_keep_float64_accuracy(linear_decay, exact_decay):
         plain, plain_nfe, plain_steps = solve(PLAIN["dopri5"], linear_decay, y0, t, 1e-10)
         lean, lean_nfe, lean_steps = solve(LEAN["dopri5"], linear_decay, y0, t, 1e-10)
     assert lean_nfe == plain_nfe
-    assert_same_steps(plain_steps, lean_steps)
+    assert_same_steps(plain_steps, lean_steps, 1e-10)
     torch.testing.assert_close(lean, plain, rtol=1e-12, atol=1e-12)
     exact = torch.tensor([exact_decay(1.0, 1.5), exact_decay(-2.0, 1.5)], dtype=torch.float64)
     torch.testing.assert_close(lean[-1], exact, rtol=1e-9, atol=1e-9)
@@ -129,6 +191,35 @@ def _gradients(method, func, y0, t, tol, gradient, **kwargs):
     return grads, nfe, steps
 
 
+def assert_gradients_agree(func, y0, t, tol, gradient, **options):
+    """Step for step and equal to rounding in float64; in float32, NFE within the band
+    and each gradient at most twice torchdiffeq's relative error, plus one tolerance,
+    against backpropagation through a tight float64 solve."""
+    func64, y64, t64 = in_float64(func, y0, t)
+    plain, plain_nfe, plain_steps = _gradients(
+        PLAIN["dopri5"], func64, y64, t64, tol, gradient, **options
+    )
+    lean, lean_nfe, lean_steps = _gradients(
+        LEAN["dopri5"], func64, y64, t64, tol, gradient, **options
+    )
+    assert lean_nfe == plain_nfe
+    assert_same_steps(plain_steps, lean_steps, tol)
+    for a, b in zip(lean, plain, strict=True):
+        assert relative_difference(a, b) < 1e-8
+    reference, _, _ = _gradients(
+        PLAIN["dopri5"], func64, y64, t64, tol * REFERENCE_TIGHTENING, "direct"
+    )
+    plain, plain_nfe, _ = _gradients(PLAIN["dopri5"], func, y0, t, tol, gradient, **options)
+    lean, lean_nfe, _ = _gradients(LEAN["dopri5"], func, y0, t, tol, gradient, **options)
+    assert_nfe_within_band(lean_nfe, plain_nfe)
+    for a, b, exact in zip(lean, plain, reference, strict=True):
+        # At tol 1e-3 the mnist block's gradients are 12-18% off the tight solve's, and
+        # move by a tenth of that when the steps move by a percent.
+        lean_error = relative_difference(a.double(), exact)
+        plain_error = relative_difference(b.double(), exact)
+        assert lean_error <= 2 * plain_error + tol, (lean_error, plain_error)
+
+
 @pytest.mark.parametrize("gradient", ["direct", "adjoint"])
 @pytest.mark.parametrize("name", ["latent_mlp", "mnist_block"])
 def test_gradients_agree_with_torchdiffeqs_in_both_modes(name, gradient):
@@ -136,27 +227,13 @@ def test_gradients_agree_with_torchdiffeqs_in_both_modes(name, gradient):
     # dependence of the first step (and so of every later time) on the state; the
     # adjoint's backward solve runs the lean method too.
     func, y0, tol = case(name, batch=8)
-    t = torch.tensor([0.0, 1.0])
-    plain, plain_nfe, plain_steps = _gradients(PLAIN["dopri5"], func, y0, t, tol, gradient)
-    lean, lean_nfe, lean_steps = _gradients(LEAN["dopri5"], func, y0, t, tol, gradient)
-    assert lean_nfe == plain_nfe
-    assert_same_steps(plain_steps, lean_steps)
-    for a, b in zip(lean, plain, strict=True):
-        # At tol 1e-3 the adjoint's gradients move by ~1e-3 of their size under a 1e-7
-        # relative change of the input with torchdiffeq alone: rounding, amplified (and
-        # a ReLU that flips here and there moves single entries more).
-        assert relative_difference(a, b) < 5e-3
+    assert_gradients_agree(func, y0, torch.tensor([0.0, 1.0]), tol, gradient)
 
 
 def test_the_seminorm_adjoint_runs_the_lean_method_backward():
     func, y0, tol = case("latent_mlp", batch=16)
-    t = torch.tensor([0.0, 1.0])
     options = {"adjoint_options": {"norm": "seminorm"}}
-    plain, plain_nfe, _ = _gradients(PLAIN["dopri5"], func, y0, t, tol, "adjoint", **options)
-    lean, lean_nfe, _ = _gradients(LEAN["dopri5"], func, y0, t, tol, "adjoint", **options)
-    assert lean_nfe == plain_nfe
-    for a, b in zip(lean, plain, strict=True):
-        assert relative_difference(a, b) < 5e-3
+    assert_gradients_agree(func, y0, torch.tensor([0.0, 1.0]), tol, "adjoint", **options)
 
 
 def test_a_trained_odenet_block_takes_the_same_steps(trained_odenet):
@@ -164,26 +241,25 @@ def test_a_trained_odenet_block_takes_the_same_steps(trained_odenet):
     images = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         h = model[0](images)
-        func = model[1].dynamics.func
-        t = torch.tensor([0.0, 1.0])
+        func, h, t = in_float64(model[1].dynamics.func, h, torch.tensor([0.0, 1.0]))
         for tol in (1e-1, 1e-3, 1e-5):
             plain, plain_nfe, plain_steps = solve(PLAIN["dopri5"], func, h, t, tol)
             lean, lean_nfe, lean_steps = solve(LEAN["dopri5"], func, h, t, tol)
             assert lean_nfe == plain_nfe, tol
-            assert_same_steps(plain_steps, lean_steps)
-            close(lean, plain, rtol=1e-4, atol=1e-4)
+            assert_same_steps(plain_steps, lean_steps, tol)
+            close(lean, plain)
 
 
 def test_grid_points_fall_back_to_torchdiffeqs_own_step():
     func, y0, tol = case("latent_mlp", batch=8)
-    t = torch.tensor([0.0, 1.0])
-    options = {"options": {"step_t": torch.tensor([0.25, 0.5])}}
+    func, y0, t = in_float64(func, y0, torch.tensor([0.0, 1.0]))
+    options = {"options": {"step_t": torch.tensor([0.25, 0.5], dtype=torch.float64)}}
     with torch.no_grad():
         plain, plain_nfe, plain_steps = solve(PLAIN["dopri5"], func, y0, t, tol, **options)
         lean, lean_nfe, lean_steps = solve(LEAN["dopri5"], func, y0, t, tol, **options)
     assert lean_nfe == plain_nfe
-    assert plain_steps == lean_steps
-    torch.testing.assert_close(lean, plain, rtol=0, atol=0)
+    assert_same_steps(plain_steps, lean_steps, tol)
+    close(lean, plain)
 
 
 class _Fails(nn.Module):
@@ -212,7 +288,7 @@ def test_lean_names_are_registered_beside_torchdiffeqs_and_hidden_from_the_confi
 
 def test_integrate_runs_the_lean_backend_by_default_and_torchdiffeq_on_request():
     func, y0, tol = case("latent_mlp", batch=8)
-    t = torch.tensor([0.0, 1.0])
+    func, y0, t = in_float64(func, y0, torch.tensor([0.0, 1.0]))
     results = {}
     for backend in ("lean", "torchdiffeq"):
         counted = CountedDynamics(func)

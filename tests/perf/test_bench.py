@@ -1,5 +1,6 @@
 """The solver benchmark cases, and the asv suite as CI runs it."""
 
+import math
 import os
 import subprocess
 import sys
@@ -63,3 +64,38 @@ def test_asv_suite_is_valid_and_every_benchmark_runs_once(repo):
     assert run.returncode == 0, output[-3000:]
     assert "failed" not in output, output[-3000:]
     assert output.count(" ok") >= 7 * 5  # 7 benchmark methods x 5 classes
+
+
+def _suite(monkeypatch, repo, **env):
+    """benchmarks/solvers.py imported afresh under the given environment variables."""
+    import importlib.util
+
+    for name in ("ODEBENCH_ASV_FULL", "ODEBENCH_ASV_REDUCED"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("asv_solvers", repo / "benchmarks" / "solvers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _combinations(cls) -> int:
+    return math.prod(len(values) for values in cls.params)
+
+
+def test_the_default_asv_suite_times_each_case_at_its_own_setting_and_full_grids_are_opt_in(
+    monkeypatch, repo
+):
+    default = _suite(monkeypatch, repo)
+    for cls in (default.MNISTBlockAdaptive, default.LatentODE, default.CNF2D):
+        solvers, settings, gradients = cls.params
+        assert solvers == ["dopri5"] and settings == [CASES[cls.case].tol]
+        assert gradients == ["adjoint", "direct"]
+    assert default.Backends.params[1] == ["lean", "torchdiffeq"]  # torchode: opt-in
+    full = _suite(monkeypatch, repo, ODEBENCH_ASV_FULL="1")
+    assert "torchode" in full.Backends.params[1]
+    for name in ("MNISTBlockAdaptive", "MNISTBlockFixed", "LatentODE", "CNF2D", "Backends"):
+        assert _combinations(getattr(full, name)) > _combinations(getattr(default, name))
+    reduced = _suite(monkeypatch, repo, ODEBENCH_ASV_REDUCED="1", ODEBENCH_ASV_FULL="1")
+    assert all(_combinations(getattr(reduced, n)) == 1 for n in ("LatentODE", "Backends"))
