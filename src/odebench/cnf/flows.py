@@ -51,6 +51,12 @@ def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (z**2).sum(dim=1) - 0.5 * z.shape[1] * LOG_2PI
 
 
+def base_noise(flow: nn.Module, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """``n`` draws of the base density, in the dtype of the flow's parameters."""
+    dtype = next(flow.parameters()).dtype
+    return torch.randn(n, flow.dim, generator=generator, dtype=dtype)
+
+
 class PlanarLayer(nn.Module):
     """``f(z) = z + u_hat tanh(w^T z + b)``, invertible because ``w^T u_hat >= -1``."""
 
@@ -131,7 +137,7 @@ class PlanarFlow(nn.Module):
     def sample(
         self, n: int, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        noise = torch.randn(n, self.dim, generator=generator)
+        noise = base_noise(self, n, generator)
         if self.direction == "generative":
             x, logdet = self._push(noise, self.layers)
             return x, standard_normal_log_prob(noise) - logdet
@@ -198,7 +204,7 @@ class CNF(nn.Module):
     def sample(
         self, n: int, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        noise = torch.randn(n, self.dim, generator=generator)
+        noise = base_noise(self, n, generator)
         x, delta = self._solve(noise, (0.0, 1.0))
         return x, standard_normal_log_prob(noise) + delta[:, 0]
 
