@@ -106,7 +106,7 @@ def test_rules_ask_for_the_threads_the_costing_assumes(repo):
         block = re.search(rf"^rule {rule}:\n(.*?)(?=^\S|\Z)", text, re.M | re.S)
         assert block, rule
         asked = re.search(r"^\s+threads: (.+)$", block.group(1), re.M).group(1).strip()
-        expected = 'config["threads"]' if threads is None else str(threads)
+        expected = 'PLAN.run["threads"]' if threads is None else str(threads)
         assert asked == expected, (family, rule, asked)
 
 
@@ -185,9 +185,11 @@ def test_probe_trace_and_memory_studies_are_costed(smoke_price):
 
 
 def test_jobs_take_their_rules_threads_capped_by_the_cores(smoke_price):
+    config = configuration.load(smoke_price["config"], {"budget": "smoke"})
+    budget_threads = configuration.resolve(config)["threads"]
     for arm in smoke_price["json"]["arms"]:
         rule_threads = cost.RULES[arm["family"]][1]
-        assert arm["threads"] == min(2, rule_threads or 2)
+        assert arm["threads"] == min(2, rule_threads or budget_threads)
 
 
 # -- totals -----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ BAD_CONFIGS = {
     "zero tolerance": ("tolerances", [1e-3, 0], r"tolerances.1: 0 is less than or equal to the minimum of 0"),
     "negative tolerance": ("tolerances", [-1e-3], r"tolerances.0: -0.001 is less than or equal"),
     "negative epochs": ("budgets.smoke.mnist.epochs", -2, r"budgets.smoke.mnist.epochs: -2 is less than the minimum of 1"),
-    "wrong type": ("threads", "two", r"threads: 'two' has the wrong type; expected integer"),
+    "wrong type": ("threads", "two", r"threads: 'two' has the wrong type; expected integer or null"),
     "unknown key": ("budgets.cpu.mnist.epoch", 3, r"budgets.cpu.mnist: Additional properties are not allowed \('epoch' was unexpected\)"),
 }  # fmt: skip
 
@@ -53,6 +53,13 @@ def test_top_level_seeds_and_tolerances_override_the_budget(base_config):
     assert resolved["seeds"] == [4, 5]
     assert resolved["tolerances"] == [1e-2, 1e-4]
     assert resolved["mnist"]["epochs"] == base_config["budgets"]["smoke"]["mnist"]["epochs"]
+
+
+def test_threads_are_the_budgets_own_unless_set_at_the_top_level(base_config):
+    # smoke's jobs are short enough that two one-thread jobs at once beat one with two
+    assert [configuration.resolve(base_config | {"budget": b})["threads"]
+            for b in ("smoke", "cpu", "paper")] == [1, 2, 2]  # fmt: skip
+    assert configuration.resolve(base_config | {"budget": "smoke", "threads": 2})["threads"] == 2
 
 
 def test_run_config_is_complete_and_names_its_arm(base_config):

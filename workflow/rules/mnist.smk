@@ -19,7 +19,7 @@ rule train_mnist:
         seed=r"\d+",
     conda:
         "../../environment.yml"
-    threads: config["threads"]
+    threads: PLAN.run["threads"]
     resources:
         mem_mb=4000,
         runtime=PLAN.runtime_min("mnist"),
@@ -48,7 +48,7 @@ rule probe_odenet:
         seed=r"\d+",
     conda:
         "../../environment.yml"
-    threads: config["threads"]
+    threads: PLAN.run["threads"]
     resources:
         mem_mb=4000,
         runtime=30,

@@ -93,7 +93,7 @@ FAMILIES = ("mnist", "probe", "spirals", "cnf_density", "cnf_likelihood", "cnf_t
             "memory_scaling")  # fmt: skip
 #: Families whose runs train on the config's device; the others run on the CPU always.
 DEVICE_FAMILIES = tuple(f for f in FAMILIES if f in configuration.GPU_FAMILIES)
-#: Family -> (its Snakemake rule, the threads that rule asks for; None = config ``threads``).
+#: Family -> (its Snakemake rule, the threads that rule asks for; None = the resolved ``threads``).
 #: tests/perf/test_cost.py checks this against workflow/rules/*.smk.
 RULES: dict[str, tuple[str, int | None]] = {
     "mnist": ("train_mnist", None),

@@ -113,13 +113,16 @@ def load(path: Path = DEFAULT_CONFIG, overrides: Mapping[str, Any] | None = None
 
 
 def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The selected budget with top-level ``seeds`` / ``tolerances`` overrides applied."""
+    """The selected budget with top-level ``seeds`` / ``tolerances`` / ``threads``
+    overrides applied."""
     budget = config["budget"]
     resolved = copy.deepcopy(dict(config["budgets"][budget]))
     resolved["budget"] = budget
     for key in ("seeds", "tolerances"):
         if config.get(key) is not None:
             resolved[key] = list(config[key])
+    if config.get("threads") is not None:
+        resolved["threads"] = config["threads"]
     # The CNF and spirals runs are cheap enough for more seeds than the budget's; a
     # top-level ``seeds`` override still applies to every family.
     for family in ("cnf", "spirals"):
@@ -127,7 +130,6 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
             resolved[family]["seeds"] = list(resolved["seeds"])
     resolved["device"] = config["device"]
     resolved["solver"] = dict(config.get("solver") or DEFAULT_SOLVER)
-    resolved["threads"] = config["threads"]
     resolved["data"] = dict(config["data"])
     return resolved
 
