@@ -1,5 +1,6 @@
 import pytest
 
+from odebench.core import backends
 from odebench.pipeline import config as configuration
 from odebench.pipeline.config import ConfigError
 
@@ -127,6 +128,19 @@ def test_the_schema_offers_the_registered_backends_and_norms_with_their_defaults
     assert set(solver["backend"]["enum"]) == set(BACKENDS) - {"torchode"}
     assert set(solver["adjoint_norm"]["enum"]) == set(ADJOINT_NORMS)
     assert DEFAULT_SOLVER == {"backend": DEFAULT_BACKEND, "adjoint_norm": DEFAULT_ADJOINT_NORM}
+    # ... and the torch-free table they come from says the same
+    probe = schema["$defs"]["solver_studies"]["properties"]["probe"]["properties"]
+    assert set(solver["backend"]["enum"]) == set(backends.TRAINING_BACKENDS)
+    assert set(probe["sweep_backends"]["items"]["enum"]) == set(backends.BACKENDS)
+    assert list(BACKENDS) == list(backends.BACKENDS)
+    assert set(solver["adjoint_norm"]["enum"]) == set(backends.ADJOINT_NORMS)
+
+
+def test_the_backends_table_names_the_joint_step_control_backends_the_products_select():
+    from odebench.products.tables.solver_studies import JOINT_BACKENDS
+
+    assert JOINT_BACKENDS == backends.JOINT_BACKENDS == ("torchdiffeq", "lean")
+    assert not backends.BACKENDS["torchode"].joint_step_control
 
 
 def test_only_the_families_a_gpu_speeds_up_train_on_it(base_config):

@@ -1,7 +1,8 @@
 """Numerics and measurement shared by every experiment family.
 
 - :mod:`~odebench.core.solving`: the ODE block, ``integrate``, gradient modes, NFE
-  counting, solver settings; :mod:`~odebench.core.dynamics`: dynamics building blocks.
+  counting, solver settings; :mod:`~odebench.core.backends`: the table of solver
+  backends as data; :mod:`~odebench.core.dynamics`: dynamics building blocks.
 - :mod:`~odebench.core.measuring`: saved-tensor meter, RSS, parameters, provenance
   (:mod:`~odebench.core.provenance`: its torch-free part).
 - :mod:`~odebench.core.run`: the run envelope (open a run, close it with metrics);
@@ -12,6 +13,6 @@
 
 May import: torch, torchdiffeq, numpy, and :mod:`odebench.pipeline.paths` (the one
 module that knows every file name). Never a family, the products or the pipeline's
-plan. ``artifacts``, ``status``, ``provenance`` and ``cli`` are free of torch, so the
+plan. ``artifacts``, ``backends``, ``status``, ``provenance`` and ``cli`` are free of torch, so the
 products and the pipeline use them too.
 """

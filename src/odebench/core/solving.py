@@ -33,6 +33,7 @@ from torchdiffeq import odeint, odeint_adjoint
 from torchdiffeq._impl.odeint import SOLVERS as _TORCHDIFFEQ_SOLVERS
 from torchdiffeq._impl.solvers import FixedGridODESolver
 
+from odebench.core import backends as specs
 from odebench.core.lean_rk import PREFIX as _LEAN_PREFIX
 from odebench.core.lean_rk import lean_method
 
@@ -93,21 +94,28 @@ class Backend:
     solve: Callable[..., Any]
 
 
-#: Backend name -> backend. Every experiment's config names one (``solver.backend``).
+#: Backend name -> the code that takes its steps; what each is lives in
+#: :data:`odebench.core.backends.BACKENDS`.
+_SOLVES: dict[str, Callable[..., Any]] = {
+    "torchdiffeq": _torchdiffeq_solve(lean=False),
+    "lean": _torchdiffeq_solve(lean=True),
+    "torchode": _torchode_solve,
+}
+if set(_SOLVES) != set(specs.BACKENDS) or set(ADJOINT_NORMS) != set(specs.ADJOINT_NORMS):
+    raise ImportError(
+        "odebench.core.solving and odebench.core.backends list different backends or "
+        f"norms: {sorted(_SOLVES)} / {sorted(specs.BACKENDS)}, "
+        f"{sorted(ADJOINT_NORMS)} / {sorted(specs.ADJOINT_NORMS)}"
+    )
+
+#: Backend name -> backend, in the table's order. Every experiment's config names one
+#: (``solver.backend``).
 BACKENDS: dict[str, Backend] = {
-    "torchdiffeq": Backend("torchdiffeq 0.2.5 as published", _torchdiffeq_solve(lean=False)),
-    "lean": Backend(
-        "torchdiffeq's methods and step control, less bookkeeping per step (odebench.core.lean_rk)",
-        _torchdiffeq_solve(lean=True),
-    ),
-    "torchode": Backend(
-        "torchode 0.2.0: per-sample step-size control (odebench.core.torchode_backend)",
-        _torchode_solve,
-    ),
+    name: Backend(spec.description, _SOLVES[name]) for name, spec in specs.BACKENDS.items()
 }
 
-DEFAULT_BACKEND = "lean"
-DEFAULT_ADJOINT_NORM = "full"
+DEFAULT_BACKEND = specs.DEFAULT_BACKEND
+DEFAULT_ADJOINT_NORM = specs.DEFAULT_ADJOINT_NORM
 
 #: Fixed-grid methods take ``step_size`` instead of tolerances (torchdiffeq's
 #: FixedGridODESolver subclasses, its Adams-Bashforth-Moulton among them).

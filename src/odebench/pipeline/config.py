@@ -21,6 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from odebench.core import backends
 from odebench.mnist.arms import ARMS as MODELS
 from odebench.mnist.arms import ODE_MODELS
 from odebench.pipeline import paths
@@ -134,8 +135,8 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-#: The top-level ``solver`` section when a config has none (odebench.core.solving's defaults).
-DEFAULT_SOLVER = {"backend": "lean", "adjoint_norm": "full"}
+#: The top-level ``solver`` section when a config has none (odebench.core.backends).
+DEFAULT_SOLVER = backends.DEFAULT_SOLVER
 
 
 #: Families that train on the config's ``device``; the others train on the CPU whatever

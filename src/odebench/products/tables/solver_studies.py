@@ -34,16 +34,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from odebench.core import artifacts
+from odebench.core import artifacts, backends
 from odebench.core.status import COMPLETED
 from odebench.pipeline import paths
 from odebench.products.aggregate import run_dirs_of
 
 #: Backends whose step-size control is joint over the batch, torchdiffeq's (``lean`` takes
-#: torchdiffeq's steps with less bookkeeping): the paper's setting. Figures 3a and 3b and
-#: the claims decided on the sweep read only these rows; the work-precision diagram reads
-#: every backend.
-JOINT_BACKENDS = ("torchdiffeq", "lean")
+#: torchdiffeq's steps with less bookkeeping): the paper's setting, read from
+#: :data:`odebench.core.backends.BACKENDS`. Figures 3a and 3b and the claims decided on the
+#: sweep read only these rows; the work-precision diagram reads every backend.
+JOINT_BACKENDS = backends.JOINT_BACKENDS
 #: The backend of a sweep.csv without a ``backend`` column: such probes predate the column
 #: and were made by torchdiffeq as published.
 UNRECORDED_BACKEND = "torchdiffeq"
