@@ -14,7 +14,7 @@ from odebench.cnf import densities
 from odebench.cnf import trace as cnf_trace
 from odebench.cnf import train as cnf
 from odebench.cnf.flows import CNF, PlanarFlow, PlanarLayer, build_flow
-from odebench.core import artifacts
+from odebench.core import artifacts, paths
 from odebench.core.dynamics import (
     TRACE_ESTIMATORS,
     PlanarCNFDynamics,
@@ -22,7 +22,6 @@ from odebench.core.dynamics import (
     hutchinson_trace,
 )
 from odebench.pipeline import config as configuration
-from odebench.pipeline import paths
 from odebench.products import figure_data
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,10 +7,9 @@ import logging
 import pytest
 import torch
 
-from odebench.core import checkpoint
+from odebench.core import checkpoint, paths
 from odebench.core.status import COMPLETED
 from odebench.core.training import IterativeTrainer
-from odebench.pipeline import paths
 
 RUN = {"seed": 0, "iterations": 6, "log_every": 100, "checkpoint_every": 2, "lr": 0.05}
 

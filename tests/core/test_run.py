@@ -7,10 +7,9 @@ import json
 import pytest
 import torch
 
-from odebench.core import measuring
+from odebench.core import measuring, paths
 from odebench.core.run import COMMON_KEYS, RunConfigError, RunEnvelope, resolve_device
 from odebench.core.status import COMPLETED, DIVERGED, Outcome
-from odebench.pipeline import paths
 
 CONFIG = {"family": "toy", "seed": 7, "lr": 0.1, "device": "cpu"}
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
+from odebench.core import paths, solving
 from odebench.core.solving import DEFAULT_BACKEND, CountedDynamics
 from odebench.mnist import probe as probing
-from odebench.pipeline import paths
 
 
 def _root_conftest():
@@ -85,8 +85,8 @@ def test_a_first_backend_without_a_fixed_grid_method_leaves_those_cases_out(prob
 
 
 def test_only_torchode_lacks_methods_among_the_backends():
-    assert probing.supports("lean", "bosh3") and probing.supports("torchdiffeq", "rk4")
-    assert probing.supports("torchode", "dopri5") and not probing.supports("torchode", "bosh3")
+    assert solving.supports("lean", "bosh3") and solving.supports("torchdiffeq", "rk4")
+    assert solving.supports("torchode", "dopri5") and not solving.supports("torchode", "bosh3")
 
 
 @pytest.mark.parametrize("backends", [[], ["lean", "scipy"]])

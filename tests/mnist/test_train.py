@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
+from odebench.core import paths
 from odebench.mnist import train as mnist
 from odebench.mnist.train import Trainer, lr_milestones, random_crop
-from odebench.pipeline import paths
 
 
 def read_csv(path):

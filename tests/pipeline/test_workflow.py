@@ -16,8 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from odebench.core import artifacts
-from odebench.pipeline import paths
+from odebench.core import artifacts, paths
 from odebench.pipeline.plan import Plan
 from odebench.products import invocation, registry
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from odebench.pipeline import paths
+from odebench.core import paths
 from odebench.pipeline.plan import Plan
 from odebench.products import build, registry
 from odebench.products.reference import load_reference

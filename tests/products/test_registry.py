@@ -54,4 +54,4 @@ def test_no_product_file_is_named_outside_the_registry(repo):
         for match in pattern.finditer(path.read_text())
     ]
     # A probe's own run file shares the name of the table built from it.
-    assert offenders == ['src/odebench/pipeline/paths.py: "reversibility.csv']
+    assert offenders == ['src/odebench/core/paths.py: "reversibility.csv']

@@ -2,8 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odebench.core import artifacts
-from odebench.pipeline import paths
+from odebench.core import artifacts, paths
 from odebench.products.tables import solver_studies as studies
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torchdiffeq import odeint
 
-from odebench.pipeline import paths
+from odebench.core import paths
 from odebench.spirals import data as spirals_data
 from odebench.spirals import train as sequences
 from odebench.spirals.data import (

@@ -4,7 +4,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from odebench.pipeline import paths
+from odebench.core import paths
 from odebench.pipeline.config import ConfigError
 from odebench.pipeline.plan import Plan
 from odebench.products import registry

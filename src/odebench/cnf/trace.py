@@ -37,12 +37,12 @@ import numpy as np
 import torch
 
 from odebench.cnf.flows import CNF
-from odebench.core import artifacts
+from odebench.core import artifacts, paths
+from odebench.core.backends import StepBudgetExceeded
 from odebench.core.cli import run_main
 from odebench.core.run import RunEnvelope
-from odebench.core.solving import StepBudgetExceeded, reset_nfe, solver_keys, total_nfe
+from odebench.core.solving import reset_nfe, solver_keys, total_nfe
 from odebench.core.status import COMPLETED, STEP_BUDGET_EXHAUSTED, Outcome
-from odebench.pipeline import paths
 
 log = logging.getLogger(__name__)
 

@@ -36,13 +36,12 @@ from torch import nn
 
 from odebench.cnf import densities
 from odebench.cnf.flows import build_flow
-from odebench.core import artifacts
+from odebench.core import artifacts, paths
 from odebench.core.cli import run_main
 from odebench.core.measuring import count_parameters
 from odebench.core.run import RunEnvelope
 from odebench.core.solving import reset_nfe, total_nfe
 from odebench.core.training import HISTORY_FIELDS, IterativeTrainer, evaluate_completed
-from odebench.pipeline import paths
 
 log = logging.getLogger(__name__)
 

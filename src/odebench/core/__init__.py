@@ -11,7 +11,7 @@
   :mod:`~odebench.core.checkpoint`: its one checkpoint format.
 - :mod:`~odebench.core.artifacts`: atomic files; :mod:`~odebench.core.cli`: subcommands.
 
-May import: torch, torchdiffeq, numpy, and :mod:`odebench.pipeline.paths` (the one
+May import: torch, torchdiffeq, numpy, and :mod:`odebench.core.paths` (the one
 module that knows every file name). Never a family, the products or the pipeline's
 plan. ``artifacts``, ``backends``, ``status``, ``provenance`` and ``cli`` are free of torch, so the
 products and the pipeline use them too.

@@ -23,6 +23,17 @@ class BackendSpec:
     #: A run may train with it (the schema's ``solver.backend``); the others are
     #: measured beside them (bench, asv, the probe's ``sweep_backends``).
     trains: bool
+    #: The solver methods it offers; None: every method of torchdiffeq's registry
+    #: (:data:`odebench.core.solving.SOLVERS`). Its code refuses to import on a mismatch.
+    methods: tuple[str, ...] | None = None
+
+
+class StepBudgetExceeded(RuntimeError):
+    """The adaptive solver needed more steps than the configured budget allows.
+
+    Every backend raises this one exception (from the forward solve, or from
+    ``backward()`` for an adjoint), so a run records why it stopped whichever took the steps.
+    """
 
 
 #: Backend name -> what it is. Order matters: products take the first joint backend
@@ -40,6 +51,8 @@ BACKENDS: dict[str, BackendSpec] = {
         "torchode 0.2.0: per-sample step-size control (odebench.core.torchode_backend)",
         False,
         False,
+        # the steppers whose tableau matches torchdiffeq's method of the same name
+        ("dopri5", "adaptive_heun", "euler", "heun2"),
     ),
 }
 #: The error norms of the adjoint's backward solve (odebench.core.solving.ADJOINT_NORMS).

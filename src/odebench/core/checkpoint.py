@@ -13,7 +13,7 @@ run cannot resume from must never stop a run that could simply start over:
 
 Each case logs one warning naming the file.
 
-May import torch, torchdiffeq, numpy and :mod:`odebench.pipeline.paths` only.
+May import torch, torchdiffeq, numpy and :mod:`odebench.core.paths` only.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ for backward, tracked exactly with ``torch.autograd.graph.saved_tensors_hooks``.
 It does not depend on the device or the allocator, so the O(1) memory of the
 adjoint versus the O(NFE) memory of direct backpropagation shows on a CPU.
 
-May import torch, torchdiffeq, numpy and :mod:`odebench.pipeline.paths` only.
+May import torch, torchdiffeq, numpy and :mod:`odebench.core.paths` only.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ and provenance"), so opening and closing a run happen here, once:
 A run that is killed between the two leaves config.json and its checkpoint but no
 metrics.json, so Snakemake (and a person) see it as unfinished.
 
-May import torch, torchdiffeq, numpy and :mod:`odebench.pipeline.paths` only.
+May import torch, torchdiffeq, numpy and :mod:`odebench.core.paths` only.
 """
 
 from __future__ import annotations
@@ -30,10 +30,9 @@ from typing import Any
 
 import torch
 
-from odebench.core import artifacts
+from odebench.core import artifacts, paths
 from odebench.core.measuring import cuda_peak_bytes, peak_rss_bytes, provenance
 from odebench.core.status import Outcome
-from odebench.pipeline import paths
 
 log = logging.getLogger(__name__)
 

@@ -34,6 +34,7 @@ from torchdiffeq._impl.odeint import SOLVERS as _TORCHDIFFEQ_SOLVERS
 from torchdiffeq._impl.solvers import FixedGridODESolver
 
 from odebench.core import backends as specs
+from odebench.core.backends import StepBudgetExceeded
 from odebench.core.lean_rk import PREFIX as _LEAN_PREFIX
 from odebench.core.lean_rk import lean_method
 
@@ -114,6 +115,15 @@ BACKENDS: dict[str, Backend] = {
     name: Backend(spec.description, _SOLVES[name]) for name, spec in specs.BACKENDS.items()
 }
 
+
+def supports(backend: str, method: str) -> bool:
+    """Whether solver ``backend`` offers ``method`` (its ``methods`` in
+    :data:`odebench.core.backends.BACKENDS`; None: every method of :data:`SOLVERS`)."""
+    _check_choice("solver backend", backend, BACKENDS)
+    methods = specs.BACKENDS[backend].methods
+    return method in (SOLVERS if methods is None else methods)
+
+
 DEFAULT_BACKEND = specs.DEFAULT_BACKEND
 DEFAULT_ADJOINT_NORM = specs.DEFAULT_ADJOINT_NORM
 
@@ -123,10 +133,6 @@ FIXED_GRID_SOLVERS = frozenset(
     name for name in SOLVERS if isinstance(_TORCHDIFFEQ_SOLVERS[name], type)
     and issubclass(_TORCHDIFFEQ_SOLVERS[name], FixedGridODESolver)
 )  # fmt: skip
-
-
-class StepBudgetExceeded(RuntimeError):
-    """The adaptive solver needed more steps than the configured budget allows."""
 
 
 class CountedDynamics(nn.Module):

@@ -80,7 +80,7 @@ Gradients:
   must be a parameter of ``dynamics``, since torchode substitutes them by name.
   ``()`` integrates the state's adjoint only. Ignored by ``direct``.
 - The backward solve has the forward's step budget; exceeding it raises
-  :class:`~odebench.core.solving.StepBudgetExceeded` from ``backward()``.
+  :class:`~odebench.core.backends.StepBudgetExceeded` from ``backward()``.
 - Gradients with respect to the times ``t`` are not computed.
 
 Every call torchode makes goes through ``dynamics``, so a
@@ -104,7 +104,7 @@ import torchode as to
 from torch import nn
 from torchode.adjoints import flatten_tensors, unflatten_tensors
 
-from odebench.core.solving import StepBudgetExceeded
+from odebench.core.backends import BACKENDS, StepBudgetExceeded
 
 #: odebench/torchdiffeq method name -> (torchode step method, adaptive step size?).
 METHODS: dict[str, tuple[Callable[[], nn.Module], bool]] = {
@@ -113,6 +113,12 @@ METHODS: dict[str, tuple[Callable[[], nn.Module], bool]] = {
     "euler": (lambda: to.Euler(None), False),
     "heun2": (lambda: to.Heun(term=None), False),
 }
+
+if tuple(METHODS) != BACKENDS["torchode"].methods:
+    raise ImportError(
+        "odebench.core.torchode_backend and odebench.core.backends list different torchode "
+        f"methods: {list(METHODS)} / {list(BACKENDS['torchode'].methods or ())}"
+    )
 
 _ADAPTIVE_OPTIONS = frozenset({"max_num_steps", "first_step"})
 # A fixed grid has no step budget to exceed; torchdiffeq ignores max_num_steps there too.

@@ -20,7 +20,7 @@ resume needs beyond model, optimizer, scheduler, history and torch's RNG (a
 batch generator, per-epoch records) goes through
 :meth:`~IterativeTrainer.extra_state`.
 
-May import torch, torchdiffeq, numpy and :mod:`odebench.pipeline.paths` only.
+May import torch, torchdiffeq, numpy and :mod:`odebench.core.paths` only.
 """
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ from typing import Any, TypeVar
 
 import torch
 
-from odebench.core import checkpoint
+from odebench.core import checkpoint, paths
+from odebench.core.backends import StepBudgetExceeded
 from odebench.core.measuring import SavedTensorMeter, config_hash
 from odebench.core.run import resolve_device
-from odebench.core.solving import StepBudgetExceeded, reset_nfe, total_nfe
+from odebench.core.solving import reset_nfe, total_nfe
 from odebench.core.status import (
     COMPLETED,
     DIVERGED,
@@ -46,7 +47,6 @@ from odebench.core.status import (
     Outcome,
     RunStopped,
 )
-from odebench.pipeline import paths
 
 #: Columns of history.csv of the iteration-based families: one row per iteration.
 HISTORY_FIELDS = ("iteration", "loss", "nfe_forward", "nfe_backward", "seconds")
@@ -187,7 +187,7 @@ class IterativeTrainer:
         ``meter``, if given, measures the bytes saved for backward during forward and
         backward. Raises :class:`~odebench.core.status.RunStopped` on a non-finite loss
         (before the step, so the weights stay finite) and lets
-        :class:`~odebench.core.solving.StepBudgetExceeded` through.
+        :class:`~odebench.core.backends.StepBudgetExceeded` through.
         """
         self.optimizer.zero_grad(set_to_none=True)
         reset_nfe(self.model)

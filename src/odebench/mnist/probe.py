@@ -50,25 +50,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from odebench.core import artifacts
+from odebench.core import artifacts, paths
+from odebench.core.backends import StepBudgetExceeded
 from odebench.core.cli import run_main
 from odebench.core.measuring import count_parameters
 from odebench.core.run import RunEnvelope
 from odebench.core.solving import (
     BACKENDS,
     DEFAULT_BACKEND,
-    SOLVERS,
     ODEBlock,
-    StepBudgetExceeded,
     integrate,
     ode_blocks,
     solver_options,
     solver_setting,
+    supports,
 )
 from odebench.core.status import COMPLETED, STEP_BUDGET_EXHAUSTED, Outcome
 from odebench.mnist.data import DataError, load_mnist
 from odebench.mnist.models import build_model
-from odebench.pipeline import paths
 
 log = logging.getLogger(__name__)
 
@@ -138,16 +137,6 @@ def round_trip(
         "nfe_forward": middle - start,
         "nfe_reverse": dynamics.nfe - middle,
     }
-
-
-def supports(backend: str, method: str) -> bool:
-    """Whether solver ``backend`` offers ``method``: torchode only the methods of
-    :data:`odebench.core.torchode_backend.METHODS`, torchdiffeq and lean all of :data:`SOLVERS`."""
-    if backend == "torchode":
-        from odebench.core.torchode_backend import METHODS  # imports torchode
-
-        return method in METHODS
-    return method in SOLVERS
 
 
 def sweep_backends(spec: Mapping[str, Any]) -> list[str]:

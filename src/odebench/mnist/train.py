@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from odebench.core import artifacts, checkpoint
+from odebench.core import artifacts, checkpoint, paths
 from odebench.core.measuring import SavedTensorMeter, count_parameters
 from odebench.core.run import RunConfigError, RunEnvelope
 from odebench.core.solving import reset_nfe, total_nfe
@@ -45,7 +45,6 @@ from odebench.mnist.arms import CROP_PADDING, ODE_MODELS
 from odebench.mnist.data import DataError, load_mnist
 from odebench.mnist.models import build_model
 from odebench.pipeline import config as configuration
-from odebench.pipeline import paths
 
 log = logging.getLogger(__name__)
 

@@ -80,8 +80,8 @@ from typing import Any
 
 import yaml
 
+from odebench.core import paths
 from odebench.pipeline import config as configuration
-from odebench.pipeline import paths
 from odebench.pipeline.plan import Plan
 from odebench.products import registry
 
@@ -501,10 +501,10 @@ def _cost_cnf(arm: Arm, steps: int, device: Any, tmp: Path, resolved: dict) -> N
 def _cost_probe(arm: Arm, steps: int, device: Any, tmp: Path, resolved: dict) -> None:
     import torch
 
+    from odebench.core import paths as pipeline_paths
     from odebench.mnist.data import load_mnist
     from odebench.mnist.models import build_model
     from odebench.mnist.probe import RUN_KEYS, Probe
-    from odebench.pipeline import paths as pipeline_paths
 
     config = arm.config
     model_arm = Path(config["train_dir"]).parent.name
@@ -561,7 +561,7 @@ def _cost_trace(arm: Arm, steps: int, device: Any, tmp: Path, resolved: dict) ->
     import torch
 
     from odebench.cnf.trace import study_model, trace_data
-    from odebench.core.solving import StepBudgetExceeded
+    from odebench.core.backends import StepBudgetExceeded
 
     spec = arm.config
     seed = int(spec["seed"])
@@ -624,8 +624,8 @@ def price(plan: Plan, arms: Sequence[Arm], steps: int, cores: int,
     """
     import torch
 
+    from odebench.core.backends import StepBudgetExceeded
     from odebench.core.run import resolve_device
-    from odebench.core.solving import StepBudgetExceeded
     from odebench.core.status import RunStopped
     from odebench.spirals.data import RUN_KEYS, write_spirals
 

@@ -21,10 +21,9 @@ from typing import Any
 import jsonschema
 import yaml
 
-from odebench.core import backends
+from odebench.core import backends, paths
 from odebench.mnist.arms import ARMS as MODELS
 from odebench.mnist.arms import ODE_MODELS
-from odebench.pipeline import paths
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CONFIG = REPO_ROOT / "config.yaml"

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from odebench.core import paths
 from odebench.pipeline import config as configuration
-from odebench.pipeline import paths
 from odebench.products import registry
 
 #: Where in the resolved config each name a table may list in ``Table.settings`` lives.

@@ -1,7 +1,7 @@
 """A run against the committed reference run: the numbers side by side, the verdicts.
 
 ``snakemake`` writes a user's run to ``results/<budget>/``; the committed reference run
-of the budget, where one exists, lies in ``reference/<budget>/`` (odebench.pipeline.paths).
+of the budget, where one exists, lies in ``reference/<budget>/`` (odebench.core.paths).
 This compares the two:
 
 - **verdicts**: per claim, the reference's verdict and the run's, and whether they agree;
@@ -31,8 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from odebench.core import artifacts
-from odebench.pipeline import paths
+from odebench.core import artifacts, paths
 from odebench.products import invocation, registry
 from odebench.products.claims.verdicts import LEVEL, Summary, welch_difference
 from odebench.products.tables.formatting import markdown_table

@@ -15,8 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from odebench.core import artifacts
-from odebench.pipeline import paths
+from odebench.core import artifacts, paths
 from odebench.products.aggregate import run_dirs_of
 
 #: Six significant digits: far below what a figure resolves, a third of the bytes.

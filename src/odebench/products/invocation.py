@@ -1,7 +1,7 @@
 """The Snakemake invocation that made a run: how long a user waited, and where it went.
 
 At the end of a successful invocation that ran jobs, the Snakefile keeps Snakemake's own
-log as ``results/<budget>/logs/snakemake.log`` (:func:`odebench.pipeline.paths.snakemake_log`).
+log as ``results/<budget>/logs/snakemake.log`` (:func:`odebench.core.paths.snakemake_log`).
 This reads it: the command, the start, Snakemake's "Elapsed time" (where the log has it;
 otherwise its first to last timestamp), and per experiment family the jobs, their summed
 minutes and the minutes during which at least one of them ran (jobs run side by side, so
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from odebench.pipeline import paths
+from odebench.core import paths
 from odebench.products.tables.formatting import markdown_table
 
 #: Rule -> the experiment family its time is counted under; other rules count as themselves.

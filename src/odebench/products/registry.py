@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from odebench.pipeline import paths
+from odebench.core import paths
 
 #: Experiment family -> its category in Snakemake's HTML report.
 FAMILIES = {

@@ -27,9 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from odebench.core import artifacts
+from odebench.core import artifacts, paths
 from odebench.core.status import COMPLETED
-from odebench.pipeline import paths
 from odebench.products import invocation, registry
 from odebench.products.claims import INCONCLUSIVE, UNTESTED, VERDICTS
 from odebench.products.claims.verdicts import is_paper_claim

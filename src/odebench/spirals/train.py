@@ -46,14 +46,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from odebench.core import artifacts
+from odebench.core import artifacts, paths
+from odebench.core.backends import StepBudgetExceeded
 from odebench.core.cli import run_main
 from odebench.core.measuring import count_parameters
 from odebench.core.run import RunEnvelope
-from odebench.core.solving import StepBudgetExceeded
 from odebench.core.status import COMPLETED, DIVERGED, Outcome
 from odebench.core.training import HISTORY_FIELDS, IterativeTrainer, evaluate_completed
-from odebench.pipeline import paths
 from odebench.spirals.data import load_spirals, subsample
 from odebench.spirals.models import LatentODE, build_sequence_model
 

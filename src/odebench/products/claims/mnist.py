@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from odebench.pipeline import paths
+from odebench.core import paths
 from odebench.products import registry
 from odebench.products.claims.verdicts import (
     ABLATION,

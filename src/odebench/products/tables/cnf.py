@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from odebench.core.artifacts import read_json
-from odebench.pipeline.paths import TRACE_CSV
+from odebench.core.paths import TRACE_CSV
 from odebench.products.aggregate import load_runs, summarise
 from odebench.products.tables.formatting import (
     fmt,

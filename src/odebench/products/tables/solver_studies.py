@@ -34,9 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from odebench.core import artifacts, backends
+from odebench.core import artifacts, backends, paths
 from odebench.core.status import COMPLETED
-from odebench.pipeline import paths
 from odebench.products.aggregate import run_dirs_of
 
 #: Backends whose step-size control is joint over the batch, torchdiffeq's (``lean`` takes

@@ -9,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from odebench.core.paths import HISTORY_CSV
 from odebench.core.status import COMPLETED
-from odebench.pipeline.paths import HISTORY_CSV
 from odebench.products.aggregate import load_runs, summarise
 from odebench.products.claims.verdicts import Difference, Summary, welch_difference
 from odebench.products.tables.formatting import (
