@@ -18,7 +18,7 @@ report: PLAN.landing_page()
 include: "workflow/rules/data.smk"
 include: "workflow/rules/mnist.smk"
 include: "workflow/rules/spirals.smk"
-include: "workflow/rules/cnf.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/products.smk"
 include: "workflow/rules/report.smk"
 

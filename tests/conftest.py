@@ -12,6 +12,7 @@ import torch
 import yaml
 from torch import nn
 
+from odebench.mnist import family as mnist_family
 from odebench.mnist.data import write_npz_atomic
 from odebench.pipeline import config as configuration
 from odebench.products.reference import load_reference
@@ -60,7 +61,7 @@ def tiny_mnist(tmp_path_factory) -> Path:
 def tiny_run(tiny_mnist, base_config) -> dict:
     """The run config of a tiny ODE-Net: 2 epochs of 96 images, loose tolerance."""
     resolved = configuration.resolve(base_config | {"budget": "smoke"})
-    run = configuration.mnist_run(resolved, "odenet", seed=3, tol=0.1)
+    run = mnist_family.mnist_run(resolved, "odenet", seed=3, tol=0.1)
     run.update(data=str(tiny_mnist), epochs=2, batch_size=32, train_subset=None,
                eval_subset=None, eval_batch_size=48, log_every=1)  # fmt: skip
     return copy.deepcopy(run)
@@ -95,7 +96,7 @@ def trained_odenet(tiny_mnist, tmp_path_factory) -> Path:
     with open(REPO / "config.yaml") as f:
         config = yaml.safe_load(f)
     resolved = configuration.resolve(config | {"budget": "smoke"})
-    run = configuration.mnist_run(resolved, "odenet", seed=0, tol=0.1)
+    run = mnist_family.mnist_run(resolved, "odenet", seed=0, tol=0.1)
     run.update(data=str(tiny_mnist), epochs=1, batch_size=32, train_subset=None,
                eval_subset=None, eval_batch_size=48)  # fmt: skip
     out = tmp_path_factory.mktemp("trained") / "odenet-tol0.1" / "seed0"

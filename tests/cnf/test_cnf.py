@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from odebench.cnf import densities
+from odebench.cnf import family as cnf_family
 from odebench.cnf import trace as cnf_trace
 from odebench.cnf import train as cnf
 from odebench.cnf.flows import CNF, PlanarFlow, PlanarLayer, build_flow
@@ -193,16 +194,16 @@ def test_data_sets_are_reproducible_and_centred(name):
     [("split_wave-cnf32", ("split_wave", "cnf", 32)), ("ring-nf2", ("ring", "nf", 2))],
 )
 def test_density_arm_names_round_trip(arm, parsed):
-    assert paths.parse_density_arm(arm) == parsed
-    assert paths.density_arm(*parsed) == arm
-    assert paths.parse_likelihood_arm(paths.likelihood_arm("two_moons", "nf")) == (
+    assert cnf_family.parse_density_arm(arm) == parsed
+    assert cnf_family.density_arm(*parsed) == arm
+    assert cnf_family.parse_likelihood_arm(cnf_family.likelihood_arm("two_moons", "nf")) == (
         "two_moons",
         "nf",
     )
 
 
 def density_run(resolved: dict, model: str = "cnf", **changes) -> dict:
-    run = configuration.cnf_density_run(resolved, "ring", model, 4, seed=0)
+    run = cnf_family.cnf_density_run(resolved, "ring", model, 4, seed=0)
     return run | {"iterations": 6, "checkpoint_every": 3, "batch_size": 64, "eval_samples": 128,
                   "grid": {"lim": 4.0, "points": 8}} | changes  # fmt: skip
 
@@ -243,7 +244,7 @@ def test_run_out_of_solver_steps_records_why_and_writes_its_metrics(smoke_cnf, t
 def test_likelihood_run_orients_the_nf_from_data_to_noise_and_draws_every_frame(
     smoke_cnf, tmp_path
 ):
-    run = configuration.cnf_likelihood_run(smoke_cnf, "two_moons", "nf", seed=0)
+    run = cnf_family.cnf_likelihood_run(smoke_cnf, "two_moons", "nf", seed=0)
     run |= {"iterations": 5, "test_samples": 100, "frame_samples": 10,
             "grid": {"lim": 4.0, "points": 5}}  # fmt: skip
     metrics = cnf.train(run, tmp_path)
@@ -261,7 +262,7 @@ def test_likelihood_run_orients_the_nf_from_data_to_noise_and_draws_every_frame(
 def test_trace_study_measures_every_estimator_and_the_exact_trace_has_no_variance(
     smoke_cnf, tmp_path
 ):
-    spec = configuration.cnf_trace_run(smoke_cnf, seed=0) | {"dims": [2, 3], "batch_size": 16,
+    spec = cnf_family.cnf_trace_run(smoke_cnf, seed=0) | {"dims": [2, 3], "batch_size": 16,
                                                              "max_num_steps": 2000}  # fmt: skip
     metrics = cnf_trace.trace(spec, tmp_path)
     assert metrics["status"] == "completed" and metrics["rows"] == 6
@@ -281,7 +282,7 @@ def test_trace_entry_point_takes_one_run_config_and_stores_it_unchanged(smoke_cn
     import subprocess
     import sys
 
-    run = configuration.cnf_trace_run(smoke_cnf, seed=1) | {
+    run = cnf_family.cnf_trace_run(smoke_cnf, seed=1) | {
         "dims": [2], "estimators": ["exact", "hutchinson"], "batch_size": 8, "max_num_steps": 2000,
     }  # fmt: skip
     command = [sys.executable, "-m", "odebench.cnf", "trace", "--run-config", json.dumps(run),

@@ -154,5 +154,9 @@ def test_data_command_fails_in_one_line_and_leaves_no_file(tmp_path, capsys):
     out = tmp_path / "resources" / "mnist.npz"
     assert data.main(["--out", str(out), "--mnist-dir", str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("odebench.data: error:") and "missing" in err and "\n" not in err
+    assert (
+        err.startswith("python -m odebench.mnist.data: error:")
+        and "missing" in err
+        and "\n" not in err
+    )
     assert not out.exists()

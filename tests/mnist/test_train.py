@@ -182,7 +182,10 @@ def test_lr_decays_at_the_papers_fractions_of_training():
     assert lr_milestones(run, steps_per_epoch=10) == [600, 1000, 1400]
 
 
-def test_command_line_reports_a_bad_config_in_one_line(capsys, tmp_path):
-    assert mnist.main(["--model", "odenet", "--budget", "nope", "--out", str(tmp_path / "r")]) == 1
-    assert "budget: 'nope' is not allowed" in capsys.readouterr().err
+def test_command_line_reports_a_bad_config_in_one_line(capsys, tmp_path, tiny_run):
+    run = json.dumps(tiny_run | {"device": "tpu"})
+    assert mnist.main(["--run-config", run, "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert "python -m odebench.mnist: error: invalid config: device: 'tpu'" in err
+    assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()

@@ -16,7 +16,10 @@ import numpy as np
 import pytest
 import yaml
 
+from odebench.families import RUN_FAMILIES
+from odebench.mnist import family as mnist_family
 from odebench.perf import cost
+from odebench.perf.cost.jobs import _wildcards
 from odebench.pipeline import config as configuration
 from odebench.pipeline.plan import Plan
 
@@ -94,7 +97,7 @@ def test_runs_of_one_arm_differ_only_in_what_does_not_change_a_step():
         if arm.family == "spirals" and "untrained" in arm.arm:
             free |= {"model", "n_obs"}
         build = plan.run_config(arm.family)
-        configs = [json.loads(build(cost._wildcards(run))) for run in arm.run_dirs]
+        configs = [json.loads(build(_wildcards(run))) for run in arm.run_dirs]
         for config in configs[1:]:
             differing = {k for k in config if config[k] != configs[0][k]}
             assert differing <= free, (arm.family, arm.arm, differing)
@@ -102,7 +105,13 @@ def test_runs_of_one_arm_differ_only_in_what_does_not_change_a_step():
 
 def test_rules_ask_for_the_threads_the_costing_assumes(repo):
     text = "\n".join(p.read_text() for p in sorted((repo / "workflow" / "rules").glob("*.smk")))
+    generated = re.search(r"^\s+threads: (.+)$", (repo / "workflow/rules/train.smk").read_text(),
+                          re.M).group(1).strip()  # fmt: skip
+    assert generated == "PLAN.threads(family.name)"  # each run family's descriptor
     for family, (rule, threads) in cost.RULES.items():
+        if family in RUN_FAMILIES:
+            assert (rule, threads) == (RUN_FAMILIES[family].rule, RUN_FAMILIES[family].threads)
+            continue
         block = re.search(rf"^rule {rule}:\n(.*?)(?=^\S|\Z)", text, re.M | re.S)
         assert block, rule
         asked = re.search(r"^\s+threads: (.+)$", block.group(1), re.M).group(1).strip()
@@ -121,7 +130,7 @@ def test_mnist_steps_per_run_are_epochs_times_batches_of_the_training_subset(smo
     n_train = min(mnist["train_subset"] or available, available)
     expected = mnist["epochs"] * math.ceil(n_train / mnist["batch_size"])
     arms = _arms(smoke_price["json"], "mnist")
-    assert len(arms) == len(configuration.mnist_arms(run))
+    assert len(arms) == len(mnist_family.mnist_arms(run))
     assert {arm["steps_per_run"] for arm in arms} == {expected}
 
 
@@ -130,7 +139,7 @@ def test_mnist_steps_per_run_are_the_steps_a_real_run_takes(smoke_price, tmp_pat
 
     plan = _plan(smoke_price["config"], "smoke")
     run_dir = plan.run_dirs("mnist")[0]
-    run = json.loads(plan.run_config("mnist")(cost._wildcards(run_dir)))
+    run = json.loads(plan.run_config("mnist")(_wildcards(run_dir)))
     mnist.train(run, tmp_path)
     with open(tmp_path / "steps.csv") as f:
         steps = len(list(csv.DictReader(f)))

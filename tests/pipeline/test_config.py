@@ -1,8 +1,11 @@
 import pytest
 
+from odebench.cnf import family as cnf_family
 from odebench.core import backends
+from odebench.mnist import family as mnist_family
 from odebench.pipeline import config as configuration
 from odebench.pipeline.config import ConfigError
+from odebench.spirals import family as spirals_family
 
 
 def set_key(config: dict, dotted: str, value) -> dict:
@@ -65,11 +68,11 @@ def test_threads_are_the_budgets_own_unless_set_at_the_top_level(base_config):
 
 def test_run_config_is_complete_and_names_its_arm(base_config):
     resolved = configuration.resolve(base_config | {"budget": "smoke"})
-    run = configuration.mnist_run(resolved, "odenet", seed=2, tol=1e-3)
+    run = mnist_family.mnist_run(resolved, "odenet", seed=2, tol=1e-3)
     assert run["model"] == "odenet" and run["seed"] == 2 and run["tol"] == 1e-3
     assert "models" not in run
     with pytest.raises(ConfigError, match="tol must be given"):
-        configuration.mnist_run(resolved, "resnet", seed=0, tol=1e-3)
+        mnist_family.mnist_run(resolved, "resnet", seed=0, tol=1e-3)
 
 
 def test_paper_budget_keeps_the_papers_schedule(base_config):
@@ -80,9 +83,9 @@ def test_paper_budget_keeps_the_papers_schedule(base_config):
 
 def test_model_overrides_change_only_their_model(base_config):
     resolved = configuration.resolve(base_config)
-    assert configuration.mnist_run(resolved, "mlp", 0, None)["crop_padding"] == 0
-    assert "crop_padding" not in configuration.mnist_run(resolved, "resnet", 0, None)
-    assert "model_overrides" not in configuration.mnist_run(resolved, "resnet", 0, None)
+    assert mnist_family.mnist_run(resolved, "mlp", 0, None)["crop_padding"] == 0
+    assert "crop_padding" not in mnist_family.mnist_run(resolved, "resnet", 0, None)
+    assert "model_overrides" not in mnist_family.mnist_run(resolved, "resnet", 0, None)
 
 
 def test_overrides_for_an_unknown_model_are_rejected(base_config):
@@ -148,8 +151,8 @@ def test_only_the_families_a_gpu_speeds_up_train_on_it(base_config):
 
     resolved = configuration.resolve(base_config | {"budget": "smoke", "device": "cuda"})
     assert GPU_FAMILIES == {"mnist"}
-    assert configuration.mnist_run(resolved, "odenet", 0, 0.1)["device"] == "cuda"
-    assert configuration.spirals_run(resolved, "latent_ode", 30, 0)["device"] == "cpu"
+    assert mnist_family.mnist_run(resolved, "odenet", 0, 0.1)["device"] == "cuda"
+    assert spirals_family.spirals_run(resolved, "latent_ode", 30, 0)["device"] == "cpu"
     model = next(iter(resolved["cnf"]["density"]["models"]))
     target = resolved["cnf"]["density"]["targets"][0]
-    assert configuration.cnf_density_run(resolved, target, model, 2, 0)["device"] == "cpu"
+    assert cnf_family.cnf_density_run(resolved, target, model, 2, 0)["device"] == "cpu"

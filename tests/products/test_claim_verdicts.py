@@ -273,6 +273,6 @@ def test_entry_point_rejects_a_missing_tables_directory_and_writes_nothing(tmp_p
     out = tmp_path / "claims.csv"
     assert claims.main(["--tables-dir", str(tmp_path / "nope"), "--out", str(out)]) == 1
     assert capsys.readouterr().err.strip() == (
-        f"odebench.claims: error: no tables directory {tmp_path / 'nope'}"
+        f"python -m odebench.products.claims: error: no tables directory {tmp_path / 'nope'}"
     )
     assert not out.exists()

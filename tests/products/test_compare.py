@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from odebench.products import compare
-from odebench.products.claims.verdicts import Summary
+from odebench.products.stats import Summary
 
 
 def results_dir(root, name, table1, claims):
@@ -98,7 +98,7 @@ def test_the_entry_point_writes_both_files_and_fails_in_one_line_without_claims(
     assert list(pd.read_csv(csv).columns) == list(compare.COLUMNS)
     (run / "claims.csv").unlink()
     assert compare.main(argv) == 1
-    assert "odebench.compare: error:" in capsys.readouterr().err
+    assert "python -m odebench.products.compare: error:" in capsys.readouterr().err
 
 
 def test_each_sides_elapsed_time_is_quoted_where_its_snakemake_log_was_kept(pair):

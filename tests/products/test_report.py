@@ -134,7 +134,7 @@ def test_report_without_claims_fails_in_one_line_and_writes_nothing(tmp_path, ca
     assert report.main(["--results", str(tmp_path), "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip()
     assert err == (
-        f"odebench.report: error: {tmp_path / 'claims.csv'} is missing; "
+        f"python -m odebench.products.report: error: {tmp_path / 'claims.csv'} is missing; "
         "run python -m odebench.products.claims first"
     )
     assert not out.exists()
@@ -196,7 +196,7 @@ def test_pdf_report_without_latex_fails_in_one_line_and_writes_nothing(
     err = capsys.readouterr().err.strip()
     assert (
         err
-        == "odebench.manuscript: error: latexmk not found on the PATH; install a TeX distribution"
+        == "python -m odebench.products.manuscript: error: latexmk not found on the PATH; install a TeX distribution"
     )
     assert not out.exists()
 
@@ -214,7 +214,7 @@ def snakemake_log(jobs: int) -> str:
 def test_the_summary_quotes_the_elapsed_time_of_the_invocation_whose_log_was_kept(
     cpu_results, whole
 ):
-    runs = len(report.load_runs(cpu_results))
+    runs = len(report.load_run_provenance(cpu_results))
     logs = cpu_results / "logs"
     logs.mkdir(exist_ok=True)
     (logs / "snakemake.log").write_text(snakemake_log(runs if whole else 1))
@@ -230,7 +230,7 @@ def test_the_summary_quotes_the_elapsed_time_of_the_invocation_whose_log_was_kep
 
 
 def test_the_provenance_says_whether_one_clean_commit_made_every_run(cpu_results):
-    runs = report.load_runs(cpu_results)
+    runs = report.load_run_provenance(cpu_results)
     one = runs.assign(git_commit="0123456789abcdef")
     assert report.commits_statement(one) == (
         f"all {len(runs)} runs were made by one commit, `0123456789ab`, "

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from odebench.cnf import densities
+from odebench.cnf.family import density_arm, likelihood_arm
 from odebench.cnf.flows import build_flow
 from odebench.core import artifacts, paths
 from odebench.core.cli import run_main
@@ -93,7 +94,7 @@ class DensityMatching:
 
     @staticmethod
     def arm(run: Mapping[str, Any]) -> str:
-        return paths.density_arm(run["target"], run["model"], int(run["capacity"]))
+        return density_arm(run["target"], run["model"], int(run["capacity"]))
 
     def loss(self, model: nn.Module, generator: torch.Generator) -> torch.Tensor:
         x, log_q = model.sample(int(self.run["batch_size"]), generator)
@@ -127,7 +128,7 @@ class MaxLikelihood:
 
     @staticmethod
     def arm(run: Mapping[str, Any]) -> str:
-        return paths.likelihood_arm(run["dataset"], run["model"])
+        return likelihood_arm(run["dataset"], run["model"])
 
     def loss(self, model: nn.Module, generator: torch.Generator) -> torch.Tensor:
         return -model.log_prob(self.sampler(int(self.run["batch_size"]), generator)).mean()

@@ -21,47 +21,6 @@ RESULTS = Path("results")
 REFERENCE = Path("reference")
 
 
-def arm_name(model: str, tol: float | None) -> str:
-    """``odenet-tol0.001`` for ODE models, the bare model name for the others."""
-    return model if tol is None else f"{model}-tol{tol:g}"
-
-
-def parse_arm(arm: str) -> tuple[str, float | None]:
-    model, sep, tol = arm.partition("-tol")
-    return model, (float(tol) if sep else None)
-
-
-def spirals_arm(model: str, n_obs: int) -> str:
-    """``latent_ode-n30``: a Table 2 model at a number of observations."""
-    return f"{model}-n{n_obs}"
-
-
-def parse_spirals_arm(arm: str) -> tuple[str, int]:
-    model, _, n_obs = arm.rpartition("-n")
-    return model, int(n_obs)
-
-
-def density_arm(target: str, model: str, capacity: int) -> str:
-    """``ring-cnf32``: a Figure 4 flow (NF depth K or CNF width M) fitted to a target."""
-    return f"{target}-{model}{capacity}"
-
-
-def parse_density_arm(arm: str) -> tuple[str, str, int]:
-    target, _, flow = arm.rpartition("-")
-    model = flow.rstrip("0123456789")
-    return target, model, int(flow[len(model) :])
-
-
-def likelihood_arm(dataset: str, model: str) -> str:
-    """``two_moons-cnf``: a Figure 5 flow fitted to a data set."""
-    return f"{dataset}-{model}"
-
-
-def parse_likelihood_arm(arm: str) -> tuple[str, str]:
-    dataset, _, model = arm.rpartition("-")
-    return dataset, model
-
-
 def spirals_data(budget: str) -> Path:
     """The budget's spirals data set (generated, small: kept with the results)."""
     return budget_dir(budget) / "data" / "spirals.npz"

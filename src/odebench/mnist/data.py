@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from odebench.core import artifacts
+from odebench.core.cli import command_main
 
 log = logging.getLogger(__name__)
 
@@ -262,21 +263,21 @@ def load_mnist(path: Path, device: torch.device | str = "cpu") -> dict[str, torc
     return tensors
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.mnist.data", description=__doc__.split("\n")[0]
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="the .npz to write")
     parser.add_argument("--mnist-dir", type=Path, default=None, help="directory of the IDX files")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        counts = prepare_mnist(args.out, args.mnist_dir)
-    except DataError as err:
-        print(f"odebench.data: error: {err}", file=sys.stderr)
-        return 1
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    counts = prepare_mnist(args.out, args.mnist_dir)
     log.info("wrote %s: %s", args.out, ", ".join(f"{k} {v}" for k, v in counts.items()))
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command_main(
+        "python -m odebench.mnist.data", __doc__.split("\n")[0], _arguments, _prepare, argv,
+        errors=(DataError,),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

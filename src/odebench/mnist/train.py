@@ -21,9 +21,7 @@ Entry point (the Snakemake rule calls the first form)::
 
 from __future__ import annotations
 
-import argparse
 import copy
-import json
 import logging
 import math
 import sys
@@ -37,14 +35,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from odebench.core import artifacts, checkpoint, paths
+from odebench.core.cli import run_main
 from odebench.core.measuring import SavedTensorMeter, count_parameters
-from odebench.core.run import RunConfigError, RunEnvelope
+from odebench.core.run import RunEnvelope
 from odebench.core.solving import reset_nfe, total_nfe
 from odebench.core.training import IterativeTrainer, evaluate_completed
-from odebench.mnist.arms import CROP_PADDING, ODE_MODELS
+from odebench.mnist.arms import CROP_PADDING
 from odebench.mnist.data import DataError, load_mnist
+from odebench.mnist.family import arm_name
 from odebench.mnist.models import build_model
-from odebench.pipeline import config as configuration
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +281,7 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
     A run that diverges or exhausts its solver step budget still writes
     metrics.json, with ``status`` saying why, so the DAG goes on.
     """
-    arm = paths.arm_name(run["model"], run["tol"])
+    arm = arm_name(run["model"], run["tol"])
     envelope = RunEnvelope.open(run, out_dir, family=FAMILY, arm=arm, threads=threads)
     trainer = Trainer(run, envelope.out_dir, envelope.device)
     log.info(
@@ -304,43 +303,8 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.mnist", description="Train one Table 1 arm on MNIST."
-    )
-    parser.add_argument("--out", type=Path, required=True, help="run directory")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--run-config", help="the resolved run config as JSON (from the rule)")
-    parser.add_argument("--configfile", type=Path, default=configuration.DEFAULT_CONFIG)
-    parser.add_argument("--budget", help="override config.yaml's budget")
-    parser.add_argument("--model", help="mlp | resnet | rknet | odenet | stem")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--tol",
-        type=float,
-        default=None,
-        help="solver tolerance of ODE models (default: the budget's first)",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
-    )
-    try:
-        if args.run_config:
-            run = json.loads(args.run_config)
-        else:
-            if not args.model:
-                parser.error("--model is required without --run-config")
-            overrides = {"budget": args.budget} if args.budget else {}
-            resolved = configuration.resolve(configuration.load(args.configfile, overrides))
-            tol = args.tol
-            if tol is None and args.model in ODE_MODELS:
-                tol = resolved["tolerances"][0]
-            run = configuration.mnist_run(resolved, args.model, args.seed, tol)
-        train(run, args.out, args.threads)
-    except (configuration.ConfigError, RunConfigError, DataError) as err:
-        print(f"odebench.mnist: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return run_main("python -m odebench.mnist", "Train one Table 1 arm on MNIST.", train, argv,
+                    errors=(FileNotFoundError, ValueError, KeyError, DataError))  # fmt: skip
 
 
 if __name__ == "__main__":

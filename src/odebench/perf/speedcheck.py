@@ -34,6 +34,7 @@ from torchdiffeq import odeint, odeint_adjoint
 
 from odebench.core.run import resolve_device
 from odebench.mnist.arms import CROP_PADDING
+from odebench.mnist.family import mnist_run
 from odebench.mnist.train import Trainer, random_crop
 from odebench.pipeline import config as configuration
 
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     resolved = configuration.resolve(configuration.load(overrides={"budget": args.budget}))
     tol = resolved["tolerances"][0]
-    run = configuration.mnist_run(resolved, args.model, 0, tol) | {"device": args.device}
+    run = mnist_run(resolved, args.model, 0, tol) | {"device": args.device}
     if args.data:
         run["data"] = args.data
     if args.backend:

@@ -2,8 +2,9 @@
 
 The rule files stay declarative by asking a :class:`Plan` for their inputs, outputs and
 parameters; tests ask the same object, so the DAG and the tests cannot disagree about
-which runs a budget contains. Products come from :mod:`odebench.products.registry`: one
-table rule and one figure rule serve every entry.
+which runs a budget contains. Runs come from the run families' descriptors
+(:mod:`odebench.families`): one generated training rule serves each. Products come from
+:mod:`odebench.products.registry`: one table rule and one figure rule serve every entry.
 
 Free of torch (``snakemake -n`` imports this module): a run's config is built here as
 JSON and handed to its family's entry point with ``--run-config``.
@@ -18,8 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from odebench.core import paths
+from odebench.core.family import RunFamily
+from odebench.families import RUN_FAMILIES, run_family
+from odebench.mnist import family as mnist_family
 from odebench.pipeline import config as configuration
 from odebench.products import registry
+from odebench.spirals import family as spirals_family
 
 #: Where in the resolved config each name a table may list in ``Table.settings`` lives.
 TABLE_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -57,33 +62,9 @@ class Plan:
         if device == "auto":
             device = "cuda" if _cuda_available() else "cpu"
         self.gpu = 1 if device == "cuda" else 0
-        spirals, cnf = self.run["spirals"], self.run["cnf"]
-        density, likelihood = cnf["density"], cnf["likelihood"]
         #: Run family -> its arms, in the order tables list them.
         self.arms: dict[str, list[str]] = {
-            "mnist": [paths.arm_name(arm["model"], arm["tol"])
-                      for arm in configuration.mnist_arms(self.run)],
-            # The solver studies probe the ODE-Net of every training tolerance (Table 1's
-            # runs where they coincide: the same run directory is the same job).
-            "probe": [paths.arm_name("odenet", float(t)) for t in self.run["tolerances"]],
-            "spirals": [paths.spirals_arm(model, n)
-                        for model in spirals["models"] for n in spirals["n_obs"]],
-            "cnf_density": [paths.density_arm(target, model, capacity)
-                            for target in density["targets"] for model in density["models"]
-                            for capacity in density["capacities"]],
-            "cnf_likelihood": [paths.likelihood_arm(dataset, model)
-                               for dataset in likelihood["datasets"]
-                               for model in likelihood["models"]],
-            "cnf_trace": ["study"],
-        }  # fmt: skip
-        #: Run family -> function(wildcards) giving a run's complete config.
-        self._run_configs: dict[str, Callable[[Any], dict[str, Any]]] = {
-            "mnist": self._mnist_run,
-            "probe": lambda w: configuration.probe_run(self.run, w.arm, int(w.seed)),
-            "spirals": self._spirals_run,
-            "cnf_density": self._density_run,
-            "cnf_likelihood": self._likelihood_run,
-            "cnf_trace": lambda w: configuration.cnf_trace_run(self.run, int(w.seed)),
+            name: family.arms(self.run) for name, family in RUN_FAMILIES.items()
         }
         #: Selection name -> function(family) giving (arm, seed) pairs (RunFiles.select).
         self._selections: dict[str, Callable[[str], list[tuple[str, int]]]] = {
@@ -99,17 +80,13 @@ class Plan:
 
     def run_dir(self, family: str) -> str:
         """Output pattern of one run of ``family``, with the rules' {arm} and {seed} wildcards."""
-        arm = "study" if family == "cnf_trace" else "{arm}"
+        arm = run_family(family).fixed_arm or "{arm}"
         return str(paths.run_dir(self.budget, family, arm, "{seed}"))
 
     def seeds(self, family: str) -> list[int]:
         """Training seeds of ``family``: the CNF and spirals runs may have more than the
         budget's."""
-        if family.startswith("cnf_"):
-            return self.run["cnf"]["seeds"]
-        if family == "spirals":
-            return self.run["spirals"]["seeds"]
-        return self.run["seeds"]
+        return run_family(family).seeds(self.run)
 
     def run_dirs(self, family: str, select: str = "all") -> list[str]:
         """Run directories of ``family`` (arm-major order) in selection ``select``."""
@@ -124,49 +101,55 @@ class Plan:
 
     def run_config(self, family: str) -> Callable[[Any], str]:
         """A rule parameter: the complete run config of ``{arm}/seed{seed}`` as JSON."""
-        build = self._run_configs[family]
-        return lambda wildcards: _json(build(wildcards))
+        spec = run_family(family)
+        return lambda wildcards: _json(
+            spec.run_config(
+                self.run, getattr(wildcards, "arm", spec.fixed_arm), int(wildcards.seed)
+            )
+        )
 
     def spirals_data_config(self) -> str:
-        return _json(configuration.spirals_data_run(self.run))
+        return _json(spirals_family.spirals_data_run(self.run))
 
     def memory_config(self) -> str:
-        return _json(configuration.memory_run(self.run))
+        return _json(mnist_family.memory_run(self.run))
 
-    def _mnist_run(self, wildcards: Any) -> dict[str, Any]:
-        model, tol = paths.parse_arm(wildcards.arm)
-        return configuration.mnist_run(self.run, model, int(wildcards.seed), tol)
+    # -- the generated training rules (workflow/rules/train.smk) --------------------------
 
-    def _spirals_run(self, wildcards: Any) -> dict[str, Any]:
-        model, n_obs = paths.parse_spirals_arm(wildcards.arm)
-        return configuration.spirals_run(self.run, model, n_obs, int(wildcards.seed))
+    def run_families(self) -> list[RunFamily]:
+        """Every run family, each made by one generated rule."""
+        return list(RUN_FAMILIES.values())
 
-    def _density_run(self, wildcards: Any) -> dict[str, Any]:
-        target, model, capacity = paths.parse_density_arm(wildcards.arm)
-        return configuration.cnf_density_run(self.run, target, model, capacity,
-                                             int(wildcards.seed))  # fmt: skip
+    def run_outputs(self, family: str) -> dict[str, str]:
+        """The training rule's outputs: name -> file of the run directory pattern."""
+        run = self.run_dir(family)
+        return {name: f"{run}/{file}" for name, file in run_family(family).outputs.items()}
 
-    def _likelihood_run(self, wildcards: Any) -> dict[str, Any]:
-        dataset, model = paths.parse_likelihood_arm(wildcards.arm)
-        return configuration.cnf_likelihood_run(self.run, dataset, model, int(wildcards.seed))
+    def run_log(self, family: str) -> str:
+        return f"{self.run_dir(family)}/{run_family(family).log}"
+
+    def run_inputs(self, family: str) -> dict[str, str]:
+        return run_family(family).inputs(self.run)
+
+    def threads(self, family: str) -> int:
+        return run_family(family).job_threads(self.run)
+
+    def gpus(self, family: str) -> int:
+        """GPUs one job of ``family`` requests (one where it trains on a GPU)."""
+        return self.gpu if run_family(family).on_device else 0
 
     def _figure8_runs(self, family: str) -> list[tuple[str, int]]:
         """Figure 8's runs: both RNNs and the latent ODE at the fewest and the most
         observations, first seed (the paper draws its figure at several n)."""
         spirals = self.run["spirals"]
         counts = sorted({min(spirals["n_obs"]), max(spirals["n_obs"])})
-        return [(paths.spirals_arm(model, n_obs), self.seeds(family)[0])
+        return [(spirals_family.spirals_arm(model, n_obs), self.seeds(family)[0])
                 for n_obs in counts for model in FIGURE8_MODELS
                 if model in spirals["models"]]  # fmt: skip
 
     def runtime_min(self, family: str) -> int:
         """Generous wall-time request of one training job, for cluster schedulers."""
-        if family == "mnist":
-            return 10 + 15 * self.run["mnist"]["epochs"]
-        if family == "spirals":
-            return 10 + self.run["spirals"]["iterations"] // 20
-        models = self.run["cnf"][family.removeprefix("cnf_")]["models"]
-        return 10 + max(spec["iterations"] for spec in models.values()) // 50
+        return run_family(family).runtime_min(self.run)
 
     # -- products -----------------------------------------------------------------------
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from odebench.core.cli import command_main
 from odebench.products import registry
 from odebench.products.reference import load_reference
 
@@ -61,10 +61,7 @@ def draw_figure(name: str, tables: Sequence[Path], out: Path) -> None:
     log.info("wrote %s", out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.products", description=__doc__.split("\n")[0]
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     table = commands.add_parser("table", help="build one table")
     table.add_argument("name", help=f"one of: {', '.join(registry.BUILT_TABLES)}")
@@ -76,15 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     figure.add_argument("name", help=f"one of: {', '.join(registry.FIGURES)}")
     figure.add_argument("--tables", type=Path, nargs="+", required=True, help="its tables' csv")
     figure.add_argument("--out", type=Path, required=True, help="the png to write")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        if args.command == "table":
-            build_table(args.name, json.loads(args.inputs), load_reference(args.reference),
-                        json.loads(args.settings), args.out)  # fmt: skip
-        else:
-            draw_figure(args.name, args.tables, args.out)
-    except (FileNotFoundError, ValueError, KeyError) as err:
-        print(f"odebench.products: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+
+
+def _build(args: argparse.Namespace) -> None:
+    if args.command == "table":
+        build_table(args.name, json.loads(args.inputs), load_reference(args.reference),
+                    json.loads(args.settings), args.out)  # fmt: skip
+    else:
+        draw_figure(args.name, args.tables, args.out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command_main("python -m odebench.products", __doc__.split("\n")[0], _arguments,
+                        _build, argv)  # fmt: skip

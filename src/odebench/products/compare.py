@@ -32,8 +32,9 @@ from pathlib import Path
 import pandas as pd
 
 from odebench.core import artifacts, paths
+from odebench.core.cli import command_main
 from odebench.products import invocation, registry
-from odebench.products.claims.verdicts import LEVEL, Summary, welch_difference
+from odebench.products.stats import LEVEL, Summary, welch_difference
 from odebench.products.tables.formatting import markdown_table
 
 WITHIN = "within seed spread"
@@ -282,25 +283,26 @@ def render(run: Path, reference: Path) -> tuple[str, pd.DataFrame, pd.DataFrame]
     return text.rstrip() + "\n", numbers, verdicts
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.products.compare", description=__doc__.split("\n")[0]
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", type=Path, required=True, help="results/<budget>")
     parser.add_argument("--reference", type=Path, required=True, help="reference/<budget>")
     parser.add_argument("--out", type=Path, required=True, help="comparison.md to write")
     parser.add_argument("--csv", type=Path, help="also write the tidy numbers here")
-    args = parser.parse_args(argv)
-    try:
-        text, numbers, _ = render(args.run, args.reference)
-    except (FileNotFoundError, KeyError, ValueError) as err:
-        print(f"odebench.compare: error: {err}", file=sys.stderr)
-        return 1
+
+
+def _write(args: argparse.Namespace) -> None:
+    text, numbers, _ = render(args.run, args.reference)
     artifacts.write_text(args.out, text)
     if args.csv:
         artifacts.write_text(args.csv, numbers.to_csv(index=False))
     print(f"wrote {args.out}", file=sys.stderr)
-    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return command_main(
+        "python -m odebench.products.compare", __doc__.split("\n")[0], _arguments, _write, argv,
+        errors=(FileNotFoundError, KeyError, ValueError),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

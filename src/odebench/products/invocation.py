@@ -23,28 +23,19 @@ from pathlib import Path
 import pandas as pd
 
 from odebench.core import paths
+from odebench.families import RULE_PARTS, RUN_FAMILIES
 from odebench.products.tables.formatting import markdown_table
 
-#: Rule -> the experiment family its time is counted under; other rules count as themselves.
+#: Rule -> the part of the paper its time is counted under (the experiment packages'
+#: rules from :data:`odebench.families.RULE_PARTS`); other rules count as themselves.
 RULE_FAMILY = {
-    "mnist_data": "Table 1 (MNIST)",
-    "train_mnist": "Table 1 (MNIST)",
-    "probe_odenet": "solver studies",
-    "memory_scaling": "solver studies",
-    "spirals_data": "Table 2 (spirals)",
-    "train_spirals": "Table 2 (spirals)",
-    "train_density": "CNF",
-    "train_likelihood": "CNF",
-    "trace_study": "CNF",
+    **RULE_PARTS,
     **{rule: "tables, figures, claims, report" for rule in (
         "table", "table_with_documents", "figure", "claims", "report", "report_pdf", "compare")},
 }  # fmt: skip
 
 #: Rules whose jobs each make one run directory (``runs/<family>/<arm>/seed<s>/``).
-RUN_RULES = frozenset(
-    {"train_mnist", "probe_odenet", "train_spirals", "train_density", "train_likelihood",
-     "trace_study"}
-)  # fmt: skip
+RUN_RULES = frozenset(family.rule for family in RUN_FAMILIES.values())
 
 _STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 _START = re.compile(r"^(?:local)?rule (\w+):$")

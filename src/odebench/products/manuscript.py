@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from odebench.core import artifacts
+from odebench.core.cli import command_main
 from odebench.core.provenance import git_commit
 from odebench.products import registry, report
 from odebench.products.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, UNTESTED
@@ -148,7 +149,7 @@ def build(results: Path, out: Path, source: Path = SOURCE) -> Path:
     claims = pd.read_csv(results / "claims.csv", keep_default_na=False)
     work = results / BUILD_DIR
     work.mkdir(parents=True, exist_ok=True)
-    commits = report.run_commits(report.load_runs(results))
+    commits = report.run_commits(report.load_run_provenance(results))
     commit = None  # no run: this tree's
     if len(commits) == 1:
         commit = report.short_commit(commits[0])
@@ -170,21 +171,22 @@ def build(results: Path, out: Path, source: Path = SOURCE) -> Path:
     return Path(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.products.manuscript", description=__doc__.split("\n")[0]
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", type=Path, required=True, help="results/<budget>")
     parser.add_argument("--out", type=Path, required=True, help="the PDF to write")
     parser.add_argument("--source", type=Path, default=SOURCE, help="the manuscript (.tex)")
-    args = parser.parse_args(argv)
-    try:
-        build(args.results, args.out, args.source)
-    except (FileNotFoundError, RuntimeError) as err:
-        print(f"odebench.manuscript: error: {err}", file=sys.stderr)
-        return 1
+
+
+def _build(args: argparse.Namespace) -> None:
+    build(args.results, args.out, args.source)
     print(f"wrote {args.out}", file=sys.stderr)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command_main(
+        "python -m odebench.products.manuscript", __doc__.split("\n")[0], _arguments, _build,
+        argv, errors=(FileNotFoundError, RuntimeError),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

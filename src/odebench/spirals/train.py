@@ -54,6 +54,7 @@ from odebench.core.run import RunEnvelope
 from odebench.core.status import COMPLETED, DIVERGED, Outcome
 from odebench.core.training import HISTORY_FIELDS, IterativeTrainer, evaluate_completed
 from odebench.spirals.data import load_spirals, subsample
+from odebench.spirals.family import spirals_arm
 from odebench.spirals.models import LatentODE, build_sequence_model
 
 log = logging.getLogger(__name__)
@@ -293,7 +294,7 @@ class SequenceTrainer(IterativeTrainer):
 
 def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, Any]:
     """Train and evaluate one run; writes the run directory and returns its metrics."""
-    arm = paths.spirals_arm(run["model"], int(run["n_obs"]))
+    arm = spirals_arm(run["model"], int(run["n_obs"]))
     envelope = RunEnvelope.open(run, out_dir, family=FAMILY, arm=arm, threads=threads)
     trainer = SequenceTrainer(run, envelope.out_dir, envelope.device)
     outcome = trainer.fit()

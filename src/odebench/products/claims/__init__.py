@@ -18,9 +18,15 @@ Published values come from ``paper/reference.yaml`` (section ``claims`` and the
 tables' sections); measured values only from the tables. Comparisons of two arms use
 a Welch confidence interval over seeds (:func:`welch_difference`).
 
-:mod:`~odebench.products.claims.verdicts` holds that machinery; the claims sit in
-one module per experiment family: :mod:`~odebench.products.claims.mnist`,
-:mod:`~odebench.products.claims.spirals` and :mod:`~odebench.products.claims.cnf`.
+:mod:`~odebench.products.claims.verdicts` holds that machinery (verdicts, comparisons,
+reading tables, the registry) and :mod:`~odebench.products.claims.conditions` the
+testability conditions; the statistics come from :mod:`odebench.products.stats`. The
+claims sit in one module per experiment family: :mod:`~odebench.products.claims.mnist`
+(Table 1), :mod:`~odebench.products.claims.solver_studies` (memory and Figure 3),
+:mod:`~odebench.products.claims.tolerances` (the solve tolerance of a trained ODE-Net,
+the probes' findings), :mod:`~odebench.products.claims.spirals` and
+:mod:`~odebench.products.claims.cnf`. A family module imports the machinery and, of the
+families, only those listed before it.
 
 Entry point::
 
@@ -37,14 +43,14 @@ from pathlib import Path
 import yaml
 
 from odebench.core import artifacts
+from odebench.core.cli import command_main
+from odebench.products.claims.conditions import MIN_SEEDS, has_rows, min_seeds, min_training
 from odebench.products.claims.verdicts import (
     ABLATION,
     CLAIMS,
     COLUMNS,
     FFJORD,
     INCONCLUSIVE,
-    LEVEL,
-    MIN_SEEDS,
     NOT_REPRODUCED,
     ORIGINS,
     OURS,
@@ -55,38 +61,39 @@ from odebench.products.claims.verdicts import (
     Claim,
     Comparison,
     Condition,
-    Difference,
     Finding,
     ReferenceMissing,
-    Summary,
     Tables,
     Untested,
     above_zero,
     all_of,
     claim,
-    clopper_pearson,
     compare_above,
     compare_not_worse,
     compare_within,
     evaluate,
     evaluate_all,
-    has_rows,
-    loglog_slope,
-    min_seeds,
-    min_training,
     not_worse,
     reference_value,
-    seeds_needed,
-    summary,
-    welch_difference,
     within_margin,
 )
 from odebench.products.reference import load_reference
+from odebench.products.stats import (
+    LEVEL,
+    Difference,
+    Summary,
+    clopper_pearson,
+    loglog_slope,
+    seeds_needed,
+    summary,
+    welch_difference,
+)
 
 # Importing a family registers its claims; registration order is the order of the rows of
-# claims.csv and of the report: Table 1 and Figure 3, then Table 2, then the flows.
+# claims.csv (the paper's own first) and of the report: Table 1, memory and Figure 3, the
+# solve tolerance, then Table 2, then the flows.
 # isort: off
-from odebench.products.claims import mnist, spirals, cnf
+from odebench.products.claims import mnist, solver_studies, tolerances, spirals, cnf
 # isort: on
 
 __all__ = [
@@ -96,25 +103,21 @@ __all__ = [
     "Untested", "above_zero", "all_of", "claim", "clopper_pearson", "cnf", "compare_above",
     "compare_not_worse", "compare_within", "evaluate", "evaluate_all", "has_rows",
     "load_reference", "loglog_slope", "main", "min_seeds", "min_training", "mnist", "not_worse",
-    "reference_value", "seeds_needed", "spirals", "summary", "welch_difference", "within_margin",
+    "reference_value", "seeds_needed", "solver_studies", "spirals", "summary", "tolerances",
+    "welch_difference", "within_margin",
 ]  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m odebench.products.claims", description=__doc__.split("\n")[0]
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tables-dir", type=Path, required=True)
     parser.add_argument("--reference", type=Path, default=Path("paper/reference.yaml"))
     parser.add_argument("--out", type=Path, required=True, help="claims.csv to write")
-    args = parser.parse_args(argv)
-    try:
-        if not args.tables_dir.is_dir():
-            raise FileNotFoundError(f"no tables directory {args.tables_dir}")
-        table = evaluate_all(args.tables_dir, load_reference(args.reference))
-    except (FileNotFoundError, ReferenceMissing, yaml.YAMLError) as err:
-        print(f"odebench.claims: error: {err}", file=sys.stderr)
-        return 1
+
+
+def _decide(args: argparse.Namespace) -> None:
+    if not args.tables_dir.is_dir():
+        raise FileNotFoundError(f"no tables directory {args.tables_dir}")
+    table = evaluate_all(args.tables_dir, load_reference(args.reference))
     records = table.to_dict("records")
     for record in records:  # true / false in the csv, as the output contract spells it
         record["paper_claim"] = str(bool(record["paper_claim"])).lower()
@@ -126,4 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {args.out}: {len(table)} claims; the paper's {len(paper)}: {summary_line}",
         file=sys.stderr,
     )
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command_main("python -m odebench.products.claims", __doc__.split("\n")[0],
+                        _arguments, _decide, argv,
+                        errors=(FileNotFoundError, ReferenceMissing, yaml.YAMLError))  # fmt: skip

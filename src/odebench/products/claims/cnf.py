@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 
 from odebench.products import registry
+from odebench.products.claims.conditions import has_rows, min_seeds
 from odebench.products.claims.verdicts import (
     FFJORD,
     INCONCLUSIVE,
-    LEVEL,
     NOT_REPRODUCED,
     OURS,
     PAPER,
@@ -22,21 +22,16 @@ from odebench.products.claims.verdicts import (
     UNTESTED,
     Comparison,
     Finding,
-    Summary,
     Tables,
     Untested,
-    _g,
     _paper_text,
     all_of,
     claim,
     compare_above,
-    has_rows,
-    loglog_slope,
-    min_seeds,
     most_seeds,
     reference_value,
-    summary,
 )
+from odebench.products.stats import LEVEL, Summary, _g, loglog_slope, summary
 
 DENSITY = registry.CNF_DENSITY_MATCHING.csv
 KL = ("kl_mean", "kl_std", "n_seeds")

@@ -6,20 +6,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from odebench.products import registry
+from odebench.products.claims.conditions import converged, min_seeds
 from odebench.products.claims.verdicts import (
-    LEVEL,
     PAPER,
     Finding,
     Tables,
     all_of,
     claim,
     compare_above,
-    converged,
-    min_seeds,
     most_seeds,
     reference_value,
-    summary,
 )
+from odebench.products.stats import LEVEL, summary
 
 TABLE2 = registry.TABLE2.csv
 RMSE = ("rmse_mean", "rmse_std", "n_seeds")

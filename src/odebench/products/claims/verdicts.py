@@ -1,4 +1,4 @@
-"""The machinery that decides a claim: verdicts, intervals over seeds, tables, the registry.
+"""The machinery that decides a claim: verdicts, comparisons of two arms, tables, the registry.
 
 A verdict is one of :data:`VERDICTS`:
 
@@ -9,24 +9,26 @@ A verdict is one of :data:`VERDICTS`:
   conditions this run does not meet.
 - ``inconclusive``: the run tests the claim, but an interval over seeds straddles the
   rule's margin; ``seeds_needed`` says how many seeds per arm the observed spread would
-  need (:func:`seeds_needed`).
+  need (:func:`~odebench.products.stats.seeds_needed`).
 - ``reproduced`` / ``not reproduced`` otherwise.
 
 Comparisons of two arms use a Welch confidence interval over seeds
-(:func:`welch_difference`) and are judged by :func:`compare_above`,
-:func:`compare_within` or :func:`compare_not_worse`, each returning a
-:class:`Comparison` that carries its verdict, the seeds that would decide it, and how
-far the verdict is from flipping. :class:`Tables` reads the aggregated tables and
-raises :class:`Untested`, naming the file, column or row, when something a claim needs
-is missing. :func:`claim` registers a check in :data:`CLAIMS`, in registration order,
-which is the order of claims.csv; :func:`evaluate_all` decides them all.
+(:func:`~odebench.products.stats.welch_difference`) and are judged by
+:func:`compare_above`, :func:`compare_within` or :func:`compare_not_worse`, each
+returning a :class:`Comparison` that carries its verdict, the seeds that would decide
+it, and how far the verdict is from flipping. :class:`Tables` reads the aggregated
+tables and raises :class:`Untested`, naming the file, column or row, when something a
+claim needs is missing. :func:`claim` registers a check in :data:`CLAIMS`, in
+registration order, which is the order of claims.csv; :func:`evaluate_all` decides them
+all.
 
-The claims themselves live in one module per experiment family beside this one.
+The statistics come from :mod:`odebench.products.stats`; the conditions a claim declares
+are built in :mod:`~odebench.products.claims.conditions`, and the claims themselves live
+in one module per experiment family beside this one.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +37,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from odebench.products.stats import (
+    SEEDS_LIMIT,
+    Difference,
+    Summary,
+    _g,
+    seeds_needed,
+    welch_difference,
+)
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -67,15 +77,6 @@ COLUMNS = (
     "sensitivity",
 )
 
-#: Confidence level of every interval over seeds.
-LEVEL = 0.95
-#: Seeds per arm a comparison needs to be tested. With two, Welch's interval has about
-#: one degree of freedom (t = 12.7 at 95%) and each std rests on a single difference, so
-#: only gaps of about nine times the seeds' spread could be decided.
-MIN_SEEDS = 3
-#: :func:`seeds_needed` searches up to this many seeds per arm, then gives up.
-SEEDS_LIMIT = 100_000
-
 
 class Untested(Exception):
     """The run cannot test a claim; the message is the evidence (what is missing)."""
@@ -85,114 +86,7 @@ class ReferenceMissing(ValueError):
     """paper/reference.yaml lacks an entry a claim needs."""
 
 
-# -- confidence intervals -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Summary:
-    """An arm's mean, std (ddof=1) and number of seeds, as tables store them."""
-
-    mean: float
-    std: float
-    n: int
-
-    def describe(self, unit: str = "") -> str:
-        """``1.31 ± 0.389% (n = 2)``: the form every measured cell uses."""
-        spread = "" if _missing(self.std) else f" ± {_g(self.std)}"
-        return f"{_g(self.mean)}{spread}{unit} (n = {self.n})"
-
-    def seed_bounds(self) -> tuple[float, float]:
-        """Bounds on the smallest and the largest seed's value (Samuelson's inequality).
-
-        No value of a sample lies further from its mean than ``std * (n - 1) / sqrt(n)``
-        (std with ddof=1), so a rule on "every seed" can be decided from a table's mean,
-        std and n without the seeds' values. With one seed both bounds are the mean.
-        """
-        if self.n <= 1 or _missing(self.std):
-            return self.mean, self.mean
-        reach = self.std * (self.n - 1) / math.sqrt(self.n)
-        return self.mean - reach, self.mean + reach
-
-
-@dataclass(frozen=True)
-class Difference:
-    """``a.mean - b.mean`` with its Welch confidence interval; NaN bounds when there is none."""
-
-    estimate: float
-    low: float
-    high: float
-    reason: str = ""  # why there is no interval
-
-    @property
-    def has_interval(self) -> bool:
-        return not (math.isnan(self.low) or math.isnan(self.high))
-
-    def __str__(self) -> str:
-        if not self.has_interval:
-            return f"difference {_g(self.estimate)}, no {LEVEL:.0%} interval ({self.reason})"
-        return f"difference {_g(self.estimate)}, {LEVEL:.0%} CI [{_g(self.low)}, {_g(self.high)}]"
-
-
-def _welch_half_width(va: float, vb: float, na: int, nb: int, level: float) -> float:
-    """Half width of Welch's interval from the arms' variances of the mean and sizes."""
-    se2 = va + vb
-    if se2 == 0.0:
-        return 0.0
-    df = se2**2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
-    return float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(se2)
-
-
-def welch_difference(a: Summary, b: Summary, level: float = LEVEL) -> Difference:
-    """Welch's t interval for the difference of two means from their summaries.
-
-    Seeds of two arms are independent and their spreads differ (an adjoint ODE-Net
-    is noisier than a ResNet), hence Welch rather than a pooled variance. With one
-    seed or a missing std the interval is undefined and the verdict must be
-    inconclusive.
-    """
-    estimate = a.mean - b.mean
-    for arm in (a, b):
-        if arm.n < 2 or _missing(arm.std):
-            nan = float("nan")
-            return Difference(estimate, nan, nan, f"n = {arm.n}, std {_g(arm.std)}")
-    half = _welch_half_width(a.std**2 / a.n, b.std**2 / b.n, a.n, b.n, level)
-    return Difference(estimate, estimate - half, estimate + half)
-
-
-def seeds_needed(
-    a: Summary, b: Summary, boundaries: Iterable[float], level: float = LEVEL,
-    limit: int = SEEDS_LIMIT,
-) -> int | None:  # fmt: skip
-    """Seeds per arm for Welch's interval of ``a - b`` to contain none of ``boundaries``.
-
-    Assumes the observed means and stds stay as they are and both arms get the same
-    number of seeds: the smallest ``n`` whose interval half width is below the distance
-    from the observed difference to the nearest boundary (the margin, or zero), so the
-    interval fits inside the margin or excludes it. None when there is no std, the
-    difference sits on a boundary, or more than ``limit`` seeds would be needed.
-    """
-    if any(_missing(arm.std) for arm in (a, b)):
-        return None
-    estimate = a.mean - b.mean
-    distance = min(abs(estimate - boundary) for boundary in boundaries)
-    if distance == 0.0:
-        return None
-
-    def decides(n: int) -> bool:
-        return _welch_half_width(a.std**2 / n, b.std**2 / n, n, n, level) < distance
-
-    if decides(2):
-        return 2
-    high = 4
-    while not decides(high):  # the half width falls monotonically with n
-        if high >= limit:
-            return None
-        high = min(2 * high, limit)
-    low = high // 2  # does not decide
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if decides(middle) else (middle, high)
-    return high
+# -- verdicts on an interval ----------------------------------------------------------
 
 
 def above_zero(diff: Difference) -> str:
@@ -350,19 +244,6 @@ def most_seeds(comparisons: Iterable[Comparison]) -> int | None:
     return max(needed)
 
 
-def loglog_slope(x: Iterable[float], y: Iterable[float]) -> float:
-    """Least-squares slope of log y on log x (the exponent of a power law)."""
-    return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
-
-
-def clopper_pearson(errors: float, n: int, level: float = LEVEL) -> tuple[float, float]:
-    """Exact binomial interval of a rate from ``errors`` of ``n`` (fractional counts allowed)."""
-    alpha = 1 - level
-    low = 0.0 if errors <= 0 else float(stats.beta.ppf(alpha / 2, errors, n - errors + 1))
-    high = 1.0 if errors >= n else float(stats.beta.ppf(1 - alpha / 2, errors + 1, n - errors))
-    return low, high
-
-
 # -- reading tables -------------------------------------------------------------------
 
 
@@ -422,10 +303,6 @@ def _listing(value: Any) -> str:
     return str(value)
 
 
-def summary(row: Mapping[str, Any], mean: str, std: str, n: str = "n_seeds") -> Summary:
-    return Summary(float(row[mean]), float(row[std]), int(row[n]))
-
-
 def reference_value(reference: Mapping[str, Any], *keys: str) -> Any:
     """``reference[k1][k2]...``, with a one-line error naming the missing key."""
     node: Any = reference
@@ -458,99 +335,6 @@ class Condition:
     requirement: Callable[[Mapping[str, Any]], str]
     unmet: Callable[[Tables, Mapping[str, Any]], str | None]
     seeds: bool = False
-
-
-def min_seeds(table: str, n: int = MIN_SEEDS, column: str = "n_seeds", **where: Any) -> Condition:
-    """At least ``n`` seeds in every compared row of ``table`` (rows as :meth:`Tables.rows`)."""
-
-    def unmet(tables: Tables, reference: Mapping[str, Any]) -> str | None:
-        have = int(tables.rows(table, [column], **where)[column].min())
-        if have >= n:
-            return None
-        return (
-            f"{have} seed{'s' if have != 1 else ''} per arm in {table}; a comparison needs "
-            f"≥ {n} (with 2, Welch's {LEVEL:.0%} interval has about one degree of freedom, "
-            "t = 12.7)"
-        )
-
-    return Condition(lambda reference: f"≥ {n} seeds per arm", unmet, seeds=True)
-
-
-def min_training(
-    table: str, share: float, paper: Sequence[str], unit: str, budget: str,
-    trained: Callable[[Tables], float] | None = None, column: str = "epochs", **where: Any,
-) -> Condition:  # fmt: skip
-    """Training at least ``share`` of the paper's length (``reference[paper...]``).
-
-    The length trained is the smallest ``column`` of the rows of ``table`` matching
-    ``where``, or what ``trained(tables)`` returns; ``budget`` names what would train
-    long enough (for ``testable_when``).
-    """
-
-    def length(reference: Mapping[str, Any]) -> tuple[float, float]:
-        full = float(reference_value(reference, *paper))
-        return full, math.ceil(share * full)
-
-    def requirement(reference: Mapping[str, Any]) -> str:
-        full, need = length(reference)
-        return f"≥ {_g(need)} of the paper protocol's {_g(full)} {unit} ({budget})"
-
-    def unmet(tables: Tables, reference: Mapping[str, Any]) -> str | None:
-        full, need = length(reference)
-        if trained is None:
-            have = float(pd.to_numeric(tables.rows(table, [column], **where)[column]).min())
-        else:
-            have = float(trained(tables))
-        if have >= need:
-            return None
-        return (
-            f"trained {_g(have)} of the paper protocol's {_g(full)} {unit} "
-            f"({have / full:.1%}); the claim is about trained networks and needs ≥ {_g(need)}"
-        )
-
-    return Condition(requirement, unmet)
-
-
-def has_rows(table: str, requirement: str, why: str, **where: Any) -> Condition:
-    """Rows of ``table`` matching ``where`` exist (e.g. the solver family that can show it)."""
-
-    def unmet(tables: Tables, reference: Mapping[str, Any]) -> str | None:
-        frame = tables(table, list(where))
-        mask = pd.Series(True, index=frame.index)
-        for column, value in where.items():
-            mask &= _matches(frame[column], value)
-        return None if mask.any() else why
-
-    return Condition(lambda reference: requirement, unmet)
-
-
-def converged(table: str, column: str, limit: float, **where: Any) -> Condition:
-    """Every compared arm's ``column`` (a loss still falling at the end of training, as a
-    fraction) at most ``limit``: a model still improving is not the model the paper
-    compares."""
-
-    def unmet(tables: Tables, reference: Mapping[str, Any]) -> str | None:
-        rows = tables.rows(table, [column], **where)
-        gains = pd.to_numeric(rows[column], errors="coerce")
-        still = rows[gains > limit]
-        if still.empty:
-            return None
-        worst = ", ".join(
-            f"{r['model']} n = {r['n_obs']}: {100 * float(r[column]):.0f}%"
-            for _, r in still.iterrows()
-        )  # fmt: skip
-        return (
-            f"still improving at the end of training: the validation loss fell by more than "
-            f"{limit:.0%} over the last quarter of training for {worst}"
-        )
-
-    return Condition(
-        lambda reference: (
-            f"every compared arm converged (validation loss falling by at most "
-            f"{limit:.0%} over the last quarter of training: more iterations)"
-        ),
-        unmet,
-    )
 
 
 # -- the registry ---------------------------------------------------------------------
@@ -682,20 +466,6 @@ def evaluate_all(tables_dir: Path, reference: Mapping[str, Any]) -> pd.DataFrame
 
 
 # -- formatting -----------------------------------------------------------------------
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _g(value: Any, digits: int = 3) -> str:
-    """``digits`` significant digits; whole numbers from 1,000 to a million in full."""
-    if _missing(value):
-        return "–"
-    value = float(value)
-    if 1e3 <= abs(value) < 1e6:
-        return f"{value:.0f}"
-    return f"{value:.{digits}g}"
 
 
 def _share(value: float, of: float) -> str:

@@ -12,7 +12,7 @@ import pandas as pd
 from odebench.core.paths import HISTORY_CSV
 from odebench.core.status import COMPLETED
 from odebench.products.aggregate import load_runs, summarise
-from odebench.products.claims.verdicts import Difference, Summary, welch_difference
+from odebench.products.stats import Difference, Summary, welch_difference
 from odebench.products.tables.formatting import (
     fmt,
     latex_table,

@@ -1,0 +1,167 @@
+"""The flow run families, free of torch: Figure 4, Figure 5 and FFJORD's trace study.
+
+:data:`DENSITY` fits a planar NF of depth K or a CNF of width M to a target energy
+(``ring-cnf32``), :data:`LIKELIHOOD` fits either by maximum likelihood to a data set
+(``two_moons-nf``), :data:`TRACE` measures the trace estimators (one ``study`` per
+seed). See :class:`odebench.core.family.RunFamily` for who reads the descriptors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from odebench.core import paths
+from odebench.core.family import ConfigError, Resolved, RunFamily, solver_keys
+
+CNF = "CNF"
+
+#: Orientation of a planar NF per CNF task (see :mod:`odebench.cnf.flows`): density matching
+#: needs exact samples and log q, maximum likelihood an exact, differentiable log p(x).
+NF_DIRECTION = {"density": "generative", "likelihood": "normalizing"}
+
+
+def density_arm(target: str, model: str, capacity: int) -> str:
+    """``ring-cnf32``: a Figure 4 flow (NF depth K or CNF width M) fitted to a target."""
+    return f"{target}-{model}{capacity}"
+
+
+def parse_density_arm(arm: str) -> tuple[str, str, int]:
+    target, _, flow = arm.rpartition("-")
+    model = flow.rstrip("0123456789")
+    return target, model, int(flow[len(model) :])
+
+
+def likelihood_arm(dataset: str, model: str) -> str:
+    """``two_moons-cnf``: a Figure 5 flow fitted to a data set."""
+    return f"{dataset}-{model}"
+
+
+def parse_likelihood_arm(arm: str) -> tuple[str, str]:
+    dataset, _, model = arm.rpartition("-")
+    return dataset, model
+
+
+def _flow_run(resolved: Resolved, task: str, model: str, seed: int) -> dict[str, Any]:
+    """Shared part of a Figure 4 / Figure 5 run config: solver, task settings, training."""
+    spec = resolved["cnf"]
+    section = spec[task]
+    if model not in section["models"]:
+        raise ConfigError(
+            f"invalid config: cnf.{task} model {model!r} is not one of {sorted(section['models'])}"
+        )
+    run = {k: v for k, v in spec.items()
+           if k not in ("density", "likelihood", "trace", "seeds")}  # fmt: skip
+    run.update({k: v for k, v in section.items()
+                if k not in ("models", "targets", "capacities", "datasets")})  # fmt: skip
+    run.update(section["models"][model])
+    family = DENSITY if task == "density" else LIKELIHOOD
+    run.update(family=family.name, task=task, budget=resolved["budget"], model=model,
+               seed=int(seed), direction=NF_DIRECTION[task], device=family.device(resolved),
+               **solver_keys(resolved))  # fmt: skip
+    return run
+
+
+def cnf_density_run(
+    resolved: Resolved, target: str, model: str, capacity: int, seed: int
+) -> dict[str, Any]:
+    """The complete config of one Figure 4 run (density matching)."""
+    return _flow_run(resolved, "density", model, seed) | {
+        "target": target,
+        "capacity": int(capacity),
+    }
+
+
+def cnf_likelihood_run(resolved: Resolved, dataset: str, model: str, seed: int) -> dict[str, Any]:
+    """The complete config of one Figure 5 run (maximum likelihood)."""
+    run = _flow_run(resolved, "likelihood", model, seed)
+    return run | {"dataset": dataset, "capacity": int(resolved["cnf"]["likelihood"]["capacity"])}
+
+
+def cnf_trace_run(resolved: Resolved, seed: int) -> dict[str, Any]:
+    """The config of one trace-estimator study (FFJORD) with ``seed``."""
+    spec = resolved["cnf"]
+    shared = {k: spec[k] for k in ("solver", "gradient", "hyper_hidden")}
+    return shared | dict(spec["trace"]) | solver_keys(resolved) | {
+        "budget": resolved["budget"], "family": "cnf_trace", "seed": int(seed)
+    }  # fmt: skip
+
+
+def _runtime(task: str):
+    """10 minutes and one per 50 iterations of the task's longest-training model."""
+    return lambda resolved: (
+        10 + max(spec["iterations"] for spec in resolved["cnf"][task]["models"].values()) // 50
+    )
+
+
+def _density_config(resolved: Resolved, arm: str, seed: int) -> dict[str, Any]:
+    target, model, capacity = parse_density_arm(arm)
+    return cnf_density_run(resolved, target, model, capacity, seed)
+
+
+def _likelihood_config(resolved: Resolved, arm: str, seed: int) -> dict[str, Any]:
+    dataset, model = parse_likelihood_arm(arm)
+    return cnf_likelihood_run(resolved, dataset, model, seed)
+
+
+# Flows train on the CPU whatever the device: a planar CNF step took 0.076 s on an H200
+# against 0.017 s on 2 CPU cores (odebench.perf.cost, 2026-11-26).
+DENSITY = RunFamily(
+    name="cnf_density",
+    part=CNF,
+    rule="train_density",
+    command="odebench.cnf train",
+    arm_pattern=r"[a-z_]+-[a-z]+\d+",
+    arms=lambda resolved: [
+        density_arm(target, model, capacity)
+        for target in resolved["cnf"]["density"]["targets"]
+        for model in resolved["cnf"]["density"]["models"]
+        for capacity in resolved["cnf"]["density"]["capacities"]
+    ],
+    run_config=_density_config,
+    outputs={
+        "metrics": paths.METRICS_JSON,
+        "history": paths.HISTORY_CSV,
+        "grid": paths.GRID_CSV,
+    },  # fmt: skip
+    seeds_key="cnf",
+    runtime_min=_runtime("density"),
+)
+
+LIKELIHOOD = RunFamily(
+    name="cnf_likelihood",
+    part=CNF,
+    rule="train_likelihood",
+    command="odebench.cnf train",
+    arm_pattern=r"[a-z_]+-[a-z]+",
+    arms=lambda resolved: [
+        likelihood_arm(dataset, model)
+        for dataset in resolved["cnf"]["likelihood"]["datasets"]
+        for model in resolved["cnf"]["likelihood"]["models"]
+    ],
+    run_config=_likelihood_config,
+    outputs={
+        "metrics": paths.METRICS_JSON,
+        "history": paths.HISTORY_CSV,
+        "frames": paths.FRAMES_CSV,
+    },  # fmt: skip
+    seeds_key="cnf",
+    runtime_min=_runtime("likelihood"),
+)
+
+TRACE = RunFamily(
+    name="cnf_trace",
+    part=CNF,
+    rule="trace_study",
+    command="odebench.cnf trace",
+    arm_pattern=r"study",
+    arms=lambda resolved: ["study"],
+    run_config=lambda resolved, arm, seed: cnf_trace_run(resolved, seed),
+    outputs={"metrics": paths.METRICS_JSON, "rows": paths.TRACE_CSV},
+    seeds_key="cnf",
+    runtime_min=lambda resolved: 30,
+    mem_mb=4000,
+    fixed_arm="study",
+)
+
+RUN_FAMILIES = (DENSITY, LIKELIHOOD, TRACE)
+OTHER_RULES: dict[str, str] = {}
