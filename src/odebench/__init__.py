@@ -10,8 +10,10 @@ The package is layered; each layer's ``__init__`` says what it may import:
   dict, and has an entry point ``python -m odebench.<family>``.
 - :mod:`odebench.products`: tables, figures, claims, the report, read only from the
   runs' files and the aggregated tables; one registry declares every product.
-- :mod:`odebench.pipeline`: config, the DAG's plan and every path; free of torch, so a
-  Snakemake dry run stays quick.
+- :mod:`odebench.families`: the registry of run families (each package's torch-free
+  ``family.py``), between the experiments and the products.
+- :mod:`odebench.pipeline`: config and the DAG's plan; free of torch, so a Snakemake
+  dry run stays quick.
 - :mod:`odebench.perf`: solver benchmarks for asv and speed checks.
 
 The public surface is small, and loads torch only when it is used:

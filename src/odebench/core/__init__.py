@@ -11,8 +11,9 @@
   :mod:`~odebench.core.checkpoint`: its one checkpoint format.
 - :mod:`~odebench.core.artifacts`: atomic files; :mod:`~odebench.core.cli`: subcommands.
 
-May import: torch, torchdiffeq, numpy, and :mod:`odebench.core.paths` (the one
-module that knows every file name). Never a family, the products or the pipeline's
-plan. ``artifacts``, ``backends``, ``status``, ``provenance`` and ``cli`` are free of torch, so the
-products and the pipeline use them too.
+May import: torch, torchdiffeq, numpy; :mod:`~odebench.core.paths` (every file name)
+and :mod:`~odebench.core.family` (what a run family is) are part of core. Never an
+experiment, the products or the pipeline. ``artifacts``, ``backends``, ``family``,
+``paths``, ``status``, ``provenance`` and ``cli`` are free of torch, so the products and
+the pipeline use them too.
 """

@@ -2,6 +2,7 @@
 ODE-Nets, and memory scaling.
 
 ``python -m odebench.mnist --run-config '{...}' --out DIR`` trains one run
-(:mod:`odebench.mnist.train`). May import :mod:`odebench.core` and
-:mod:`odebench.pipeline`'s config and paths; :mod:`~odebench.mnist.arms` is free of torch.
+(:mod:`odebench.mnist.train`). May import
+:mod:`odebench.core` only (never another experiment, the products or the pipeline);
+``family.py`` declares its run families and ``arms.py`` its arms, both free of torch.
 """
