@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odebench.products import figures, registry
+from odebench.products import registry
+from odebench.products.figures import solver_studies, style
 
 NAN = float("nan")
 
@@ -18,7 +19,7 @@ NAN = float("nan")
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield
-    plt, _ = figures._pyplot()
+    plt, _ = style._pyplot()
     plt.close("all")
 
 
@@ -28,7 +29,7 @@ def draw(name: str, tables: dict[str, pd.DataFrame], tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # e.g. a mean of an empty slice
         fig = builder(tables)
-    figures.save(fig, tmp_path / f"{name}.png")
+    style.save(fig, tmp_path / f"{name}.png")
     assert (tmp_path / f"{name}.png").stat().st_size > 1000
     return fig
 
@@ -214,7 +215,7 @@ def test_fig3c_marks_dopri5_floors_and_the_papers_claim(tmp_path):
 
 
 def test_dopri5_spends_two_evaluations_then_six_per_step():
-    assert [figures.dopri5_nfe(k) for k in (2, 3)] == [14, 20]
+    assert [solver_studies.dopri5_nfe(k) for k in (2, 3)] == [14, 20]
 
 
 def test_fig3d_draws_one_tolerance_over_one_seed(tmp_path):

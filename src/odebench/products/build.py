@@ -55,9 +55,9 @@ def draw_figure(name: str, tables: Sequence[Path], out: Path) -> None:
     if missing:
         raise FileNotFoundError(f"{name} draws from {', '.join(missing)}: not given")
     frames = {table.name: pd.read_csv(by_name[table.name]) for table in figure.tables}
-    from odebench.products import figures  # matplotlib, only when a figure is drawn
+    from odebench.products.figures import style  # matplotlib, only when a figure is drawn
 
-    figures.save(figure.load_builder()(frames), Path(out))
+    style.save(figure.load_builder()(frames), Path(out))
     log.info("wrote %s", out)
 
 

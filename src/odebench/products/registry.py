@@ -248,14 +248,17 @@ TABLES: dict[str, Table] = {
 
 # -- figures ------------------------------------------------------------------------------
 
-_FIGURES = "odebench.products.figures"
+#: The figure builders' modules, one per family (see :mod:`odebench.products.figures`).
+_STUDIES = "odebench.products.figures.solver_studies"
+_SPIRALS = "odebench.products.figures.spirals"
+_CNF = "odebench.products.figures.cnf"
 
 #: Every figure, in report order.
 FIGURES: dict[str, Figure] = {
     figure.name: figure
     for figure in (
         Figure(
-            "fig3a_nfe_vs_error", "solver_studies", f"{_FIGURES}:fig3a_nfe_vs_error",
+            "fig3a_nfe_vs_error", "solver_studies", f"{_STUDIES}:fig3a_nfe_vs_error",
             "Figure 3a: NFE against numerical error",
             "Figure 3a of the paper, measured: forward NFE of trained ODE-Nets against the\n"
             "numerical error of the ODE block's output as the test-time dopri5 tolerance\n"
@@ -271,7 +274,7 @@ FIGURES: dict[str, Figure] = {
             "images.",
         ),
         Figure(
-            "fig3b_time_vs_nfe", "solver_studies", f"{_FIGURES}:fig3b_time_vs_nfe",
+            "fig3b_time_vs_nfe", "solver_studies", f"{_STUDIES}:fig3b_time_vs_nfe",
             "Figure 3b: time against NFE",
             "Figure 3b of the paper, measured: wall time of the ODE block's forward solve\n"
             "(dopri5) against its NFE, with a least-squares line per training tolerance and\n"
@@ -287,7 +290,7 @@ FIGURES: dict[str, Figure] = {
         ),
         Figure(
             "fig3c_nfe_backward_vs_forward", "solver_studies",
-            f"{_FIGURES}:fig3c_nfe_backward_vs_forward", "Figure 3c: backward against forward NFE",
+            f"{_STUDIES}:fig3c_nfe_backward_vs_forward", "Figure 3c: backward against forward NFE",
             "Figure 3c of the paper, measured: adjoint backward NFE against forward NFE.\n"
             "Circles: every training step (dopri5, batch of the training run, parameters'\n"
             "adjoint included), area proportional to the number of steps. Markers with a\n"
@@ -307,7 +310,7 @@ FIGURES: dict[str, Figure] = {
             "paper).",
         ),
         Figure(
-            "fig3d_nfe_over_training", "solver_studies", f"{_FIGURES}:fig3d_nfe_over_training",
+            "fig3d_nfe_over_training", "solver_studies", f"{_STUDIES}:fig3d_nfe_over_training",
             "Figure 3d: NFE over training",
             "Figure 3d of the paper, measured: forward NFE per training batch over\n"
             "training, averaged over windows of each epoch, one line per training\n"
@@ -319,7 +322,7 @@ FIGURES: dict[str, Figure] = {
             "schedule.",
         ),
         Figure(
-            "memory_scaling", "solver_studies", f"{_FIGURES}:memory_scaling",
+            "memory_scaling", "solver_studies", f"{_STUDIES}:memory_scaling",
             "Activation memory against depth",
             "The memory column of Table 1 (O(1) adjoint, O(L~) direct backprop, O(L) ResNet),\n"
             "measured: bytes saved for backward in one training step of the depth-dependent\n"
@@ -333,7 +336,7 @@ FIGURES: dict[str, Figure] = {
             "fixed-step solver (the paper states complexities, not measurements).",
         ),
         Figure(
-            "work_precision", "solver_studies", f"{_FIGURES}:work_precision",
+            "work_precision", "solver_studies", f"{_STUDIES}:work_precision",
             "Work-precision diagram",
             "Work-precision diagram of a trained ODE-Net's ODE block: numerical error\n"
             "against forward solve time and against NFE, and test error against NFE, for\n"
@@ -353,7 +356,7 @@ FIGURES: dict[str, Figure] = {
             "ODE-Nets.",
         ),
         Figure(
-            "fig4_density_matching", "cnf", f"{_FIGURES}:fig4_density_matching",
+            "fig4_density_matching", "cnf", f"{_CNF}:fig4_density_matching",
             "Figure 4: density matching",
             "Figure 4 of Chen et al. (2018), reproduced: each row is a target density (first\n"
             "column), followed by what planar NFs of depth K and planar CNFs of width M learned\n"
@@ -367,7 +370,7 @@ FIGURES: dict[str, Figure] = {
             "the paper's.",
         ),
         Figure(
-            "fig5_max_likelihood", "cnf", f"{_FIGURES}:fig5_max_likelihood",
+            "fig5_max_likelihood", "cnf", f"{_CNF}:fig5_max_likelihood",
             "Figure 5: maximum likelihood training",
             "Figure 5 of Chen et al. (2018), reproduced: a planar CNF of 64 hidden units and a\n"
             "planar NF of 64 one-unit layers trained by maximum likelihood on two circles and\n"
@@ -380,7 +383,7 @@ FIGURES: dict[str, Figure] = {
             differs="the budget's training iterations and seeds against the paper's.",
         ),
         Figure(
-            "fig8_spirals", "spirals", f"{_FIGURES}:fig8_spirals", "Figure 8: spiral extrapolation",
+            "fig8_spirals", "spirals", f"{_SPIRALS}:fig8_spirals", "Figure 8: spiral extrapolation",
             "Figure 8 of the paper, measured: for a few held-out spirals at each number of\n"
             "observations, the RNN's and the latent ODE's reconstruction (inside the\n"
             "observed window) and extrapolation (after it) against the noise-free spiral,\n"
