@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from odebench.core import paths
-from odebench.core.family import ConfigError, Resolved, RunFamily, solver_keys
+from odebench.core.family import ConfigError, Resolved, RunFamily, solver_section
 
 CNF = "CNF"
 
@@ -57,7 +57,7 @@ def _flow_run(resolved: Resolved, task: str, model: str, seed: int) -> dict[str,
     family = DENSITY if task == "density" else LIKELIHOOD
     run.update(family=family.name, task=task, budget=resolved["budget"], model=model,
                seed=int(seed), direction=NF_DIRECTION[task], device=family.device(resolved),
-               **solver_keys(resolved))  # fmt: skip
+               **solver_section(resolved))  # fmt: skip
     return run
 
 
@@ -81,7 +81,7 @@ def cnf_trace_run(resolved: Resolved, seed: int) -> dict[str, Any]:
     """The config of one trace-estimator study (FFJORD) with ``seed``."""
     spec = resolved["cnf"]
     shared = {k: spec[k] for k in ("solver", "gradient", "hyper_hidden")}
-    return shared | dict(spec["trace"]) | solver_keys(resolved) | {
+    return shared | dict(spec["trace"]) | solver_section(resolved) | {
         "budget": resolved["budget"], "family": "cnf_trace", "seed": int(seed)
     }  # fmt: skip
 
@@ -158,7 +158,6 @@ TRACE = RunFamily(
     run_config=lambda resolved, arm, seed: cnf_trace_run(resolved, seed),
     outputs={"metrics": paths.METRICS_JSON, "rows": paths.TRACE_CSV},
     seeds_key="cnf",
-    runtime_min=lambda resolved: 30,
     mem_mb=4000,
     fixed_arm="study",
 )

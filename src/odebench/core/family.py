@@ -10,7 +10,8 @@ experiment package declares its own in ``<package>/family.py`` (free of torch, s
 invocation's time per part (:mod:`odebench.products.invocation`) read the descriptors
 instead of lists of their own.
 
-May import the standard library and :mod:`odebench.core.paths` only.
+May import the standard library and core's torch-free :mod:`~odebench.core.paths` and
+:mod:`~odebench.core.backends` only.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class RunFamily:
         threads: torch threads per job; None: the budget's ``threads``.
         on_device: whether it trains on the config's ``device`` (a GPU where asked);
             the others train on the CPU, their kernels too small to fill a GPU.
-        runtime_min: a generous wall-time request of one job in minutes, for clusters.
+        runtime_min: a generous wall-time request of one job in minutes, for clusters
+            (default 30).
         mem_mb: the job's memory request.
         fixed_arm: the one arm of a family that has no arm wildcard (``study``).
     """
@@ -88,6 +90,7 @@ class RunFamily:
         return resolved["device"] if self.on_device else "cpu"
 
 
-def solver_keys(resolved: Resolved) -> dict[str, str]:
-    """The ``backend`` and ``adjoint_norm`` keys every ODE run's config carries."""
+def solver_section(resolved: Resolved) -> dict[str, str]:
+    """The budget's ``solver`` section: the ``backend`` and ``adjoint_norm`` keys every ODE
+    run's config carries (:func:`odebench.core.solving.solver_keys` reads them back)."""
     return dict(resolved.get("solver") or DEFAULT_SOLVER)

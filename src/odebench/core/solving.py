@@ -245,7 +245,7 @@ def _check_choice(what: str, value: str, known: dict) -> None:
 def solver_keys(cfg: Any) -> dict[str, str]:
     """``backend`` and ``adjoint_norm`` of a run config, the defaults where it has none.
 
-    Every config the pipeline builds carries both (:mod:`odebench.pipeline.config`);
+    Every config the pipeline builds carries both (the run families' ``run_config``);
     runs recorded before the keys existed ran plain torchdiffeq with the full norm,
     and their weights, rebuilt from such a config, solve with the defaults."""
     return {

@@ -13,7 +13,7 @@ import copy
 from typing import Any
 
 from odebench.core import paths
-from odebench.core.family import ConfigError, Resolved, RunFamily, solver_keys
+from odebench.core.family import ConfigError, Resolved, RunFamily, solver_section
 from odebench.mnist.arms import ARMS, EVERY_TOLERANCE, ODE_MODELS
 
 TABLE1 = "Table 1 (MNIST)"
@@ -63,7 +63,7 @@ def mnist_run(resolved: Resolved, model: str, seed: int, tol: float | None) -> d
         tol=None if tol is None else float(tol),
         device=MNIST.device(resolved),
         data=resolved["data"]["mnist_npz"],
-        **solver_keys(resolved),
+        **solver_section(resolved),
     )
     return run
 
@@ -71,7 +71,7 @@ def mnist_run(resolved: Resolved, model: str, seed: int, tol: float | None) -> d
 def probe_run(resolved: Resolved, arm: str, seed: int) -> dict[str, Any]:
     """The config of one probe of the trained ODE-Net ``arm`` (``odenet-tol<t>``), ``seed``."""
     train_dir = paths.run_dir(resolved["budget"], "mnist", arm, seed)
-    return dict(resolved["solver_studies"]["probe"]) | solver_keys(resolved) | {
+    return dict(resolved["solver_studies"]["probe"]) | solver_section(resolved) | {
         "family": "probe", "budget": resolved["budget"], "arm": arm, "seed": int(seed),
         "train_dir": str(train_dir), "device": resolved["device"],
     }  # fmt: skip
@@ -117,7 +117,7 @@ PROBE = RunFamily(
     # The solver studies probe the ODE-Net of every training tolerance (Table 1's runs
     # where they coincide: the same run directory is the same job).
     arms=lambda resolved: [arm_name("odenet", float(t)) for t in resolved["tolerances"]],
-    run_config=lambda resolved, arm, seed: probe_run(resolved, arm, seed),
+    run_config=probe_run,
     outputs={
         "sweep": paths.SWEEP_CSV,
         "reversibility": paths.REVERSIBILITY_CSV,
@@ -132,7 +132,6 @@ PROBE = RunFamily(
         "data": resolved["data"]["mnist_npz"],
     },  # fmt: skip
     threads=None,
-    runtime_min=lambda resolved: 30,
     mem_mb=4000,
 )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from odebench.core import paths
-from odebench.core.family import ConfigError, Resolved, RunFamily, solver_keys
+from odebench.core.family import ConfigError, Resolved, RunFamily, solver_section
 
 TABLE2 = "Table 2 (spirals)"
 
@@ -39,7 +39,7 @@ def spirals_run(resolved: Resolved, model: str, n_obs: int, seed: int) -> dict[s
         seed=int(seed),
         device=SPIRALS.device(resolved),
         data=str(paths.spirals_data(resolved["budget"])),
-        **solver_keys(resolved),
+        **solver_section(resolved),
     )
     return run
 
