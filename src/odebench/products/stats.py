@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 #: Confidence level of every interval over seeds.
 LEVEL = 0.95
@@ -80,13 +79,21 @@ class Difference:
         return f"difference {_g(self.estimate)}, {LEVEL:.0%} CI [{_g(self.low)}, {_g(self.high)}]"
 
 
+def _scipy_stats():
+    """scipy.stats, imported on first use: it costs about a second, and most table and
+    figure jobs that import this module never call it."""
+    from scipy import stats
+
+    return stats
+
+
 def _welch_half_width(va: float, vb: float, na: int, nb: int, level: float) -> float:
     """Half width of Welch's interval from the arms' variances of the mean and sizes."""
     se2 = va + vb
     if se2 == 0.0:
         return 0.0
     df = se2**2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
-    return float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(se2)
+    return float(_scipy_stats().t.ppf(0.5 + level / 2, df)) * math.sqrt(se2)
 
 
 def welch_difference(a: Summary, b: Summary, level: float = LEVEL) -> Difference:
@@ -154,6 +161,7 @@ def loglog_slope(x: Iterable[float], y: Iterable[float]) -> float:
 def clopper_pearson(errors: float, n: int, level: float = LEVEL) -> tuple[float, float]:
     """Exact binomial interval of a rate from ``errors`` of ``n`` (fractional counts allowed)."""
     alpha = 1 - level
+    stats = _scipy_stats()
     low = 0.0 if errors <= 0 else float(stats.beta.ppf(alpha / 2, errors, n - errors + 1))
     high = 1.0 if errors >= n else float(stats.beta.ppf(1 - alpha / 2, errors + 1, n - errors))
     return low, high
