@@ -13,7 +13,7 @@ PRODUCTS = [*registry.TABLES.values(), *registry.FIGURES.values()]
 def test_each_product_names_an_importable_builder_a_family_and_captions(product):
     if product.builder is not None:
         assert callable(product.load_builder())
-    assert product.category == registry.FAMILIES[product.family]
+    assert registry.category(product) == registry.FAMILIES[product.family]
     assert product.title and product.description
 
 

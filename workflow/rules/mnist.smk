@@ -7,7 +7,7 @@ rule memory_scaling:
         report(
             PLAN.table(registry.MEMORY_SCALING.name),
             caption="../report/product.rst",
-            category=registry.MEMORY_SCALING.category,
+            category=registry.category(registry.MEMORY_SCALING),
         ),
     log:
         f"{RESULTS}/logs/memory_scaling.log",

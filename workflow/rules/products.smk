@@ -10,7 +10,7 @@ rule table:
         csv=report(
             f"{RESULTS}/tables/{{table}}.csv",
             caption="../report/product.rst",
-            category=lambda wildcards: registry.TABLES[wildcards.table].category,
+            category=lambda wildcards: registry.category(registry.TABLES[wildcards.table]),
         ),
     params:
         inputs=lambda wildcards, input: json.dumps(
@@ -40,7 +40,7 @@ use rule table as table_with_documents with:
         csv=report(
             f"{RESULTS}/tables/{{table}}.csv",
             caption="../report/product.rst",
-            category=lambda wildcards: registry.TABLES[wildcards.table].category,
+            category=lambda wildcards: registry.category(registry.TABLES[wildcards.table]),
         ),
         md=f"{RESULTS}/tables/{{table}}.md",
         tex=f"{RESULTS}/tables/{{table}}.tex",
@@ -55,7 +55,7 @@ rule figure:
         report(
             f"{RESULTS}/figures/{{figure}}.png",
             caption="../report/product.rst",
-            category=lambda wildcards: registry.FIGURES[wildcards.figure].category,
+            category=lambda wildcards: registry.category(registry.FIGURES[wildcards.figure]),
         ),
     params:
         caption=lambda wildcards: registry.FIGURES[wildcards.figure].description,

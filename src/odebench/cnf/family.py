@@ -4,6 +4,10 @@
 (``ring-cnf32``), :data:`LIKELIHOOD` fits either by maximum likelihood to a data set
 (``two_moons-nf``), :data:`TRACE` measures the trace estimators (one ``study`` per
 seed). See :class:`odebench.core.family.RunFamily` for who reads the descriptors.
+
+Below them, the family's products (:mod:`odebench.core.products`): its ``TABLES`` and
+``FIGURES``, their report ``CATEGORIES`` and the ``CLAIMS`` modules of
+:mod:`odebench.products.claims`, gathered by :mod:`odebench.families`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 from odebench.core import paths
 from odebench.core.family import ConfigError, Resolved, RunFamily, solver_section
+from odebench.core.products import Figure, RunFiles, Table
 
 CNF = "CNF"
 
@@ -164,3 +169,86 @@ TRACE = RunFamily(
 
 RUN_FAMILIES = (DENSITY, LIKELIHOOD, TRACE)
 OTHER_RULES: dict[str, str] = {}
+
+
+# -- products: this family's tables and figures (odebench.products.registry) -------------
+
+_METRICS = paths.METRICS_JSON
+_TABLES = "odebench.products.tables"
+_CNF = "odebench.products.figures.cnf"
+
+CNF_DENSITY_MATCHING = Table(
+    "cnf_density_matching", "cnf", f"{_TABLES}.cnf:build_density_matching",
+    "Figure 4: density matching, NF against CNF",
+    "Density matching (Figure 4): KL(q‖p) of planar NFs of depth K and planar CNFs of width\n"
+    "M, one row per arm, mean and std over seeds, with the target's log-partition computed\n"
+    "on a grid, so 0 is a perfect fit. The ``.md`` beside the table states the budget and\n"
+    "what differs from the paper.",
+    inputs={"metrics": RunFiles("cnf_density", _METRICS)}, documents=True,
+)  # fmt: skip
+CNF_MAX_LIKELIHOOD = Table(
+    "cnf_max_likelihood", "cnf", f"{_TABLES}.cnf:build_max_likelihood",
+    "Figure 5: maximum likelihood, NF against CNF",
+    "Maximum likelihood (Figure 5): held-out negative log-likelihood of a planar NF and a\n"
+    "planar CNF on two circles and two moons, mean and std over seeds. The ``.md`` beside\n"
+    "the table states the budget and what differs from the paper.",
+    inputs={"metrics": RunFiles("cnf_likelihood", _METRICS)}, documents=True,
+)  # fmt: skip
+TRACE_ESTIMATOR = Table(
+    "trace_estimator", "cnf", f"{_TABLES}.cnf:build_trace_estimator",
+    "FFJORD: exact trace against Hutchinson's estimator",
+    "Trace estimator (FFJORD): seconds and NFE of a CNF training step for the exact trace\n"
+    "and Hutchinson's estimator, by data dimension D, and the estimator's variance and\n"
+    "bias. The ``.md`` beside the table states the settings.",
+    inputs={"metrics": RunFiles("cnf_trace", _METRICS)}, documents=True,
+)  # fmt: skip
+FIG4_DENSITIES = Table(
+    "fig4_densities", "cnf", "odebench.products.figure_data:learned_densities",
+    "Figure 4's densities",
+    "Figure 4's data: each target's density and every flow's learned density on a grid\n"
+    "(first seed).",
+    inputs={"grids": RunFiles("cnf_density", paths.GRID_CSV, "first_seed")}, settings=("grid",),
+)  # fmt: skip
+FIG5_FRAMES = Table(
+    "fig5_frames", "cnf", "odebench.products.figure_data:flow_frames", "Figure 5's frames",
+    "Figure 5's data: samples and densities along each flow, from noise to data (first seed).",
+    inputs={"frames": RunFiles("cnf_likelihood", paths.FRAMES_CSV, "first_seed")},
+)  # fmt: skip
+
+#: This family's tables and figures, in report order.
+TABLES = (
+    CNF_DENSITY_MATCHING, CNF_MAX_LIKELIHOOD, TRACE_ESTIMATOR, FIG4_DENSITIES, FIG5_FRAMES,
+)  # fmt: skip
+FIGURES = (
+    Figure(
+        "fig4_density_matching", "cnf", f"{_CNF}:fig4_density_matching",
+        "Figure 4: density matching",
+        "Figure 4 of Chen et al. (2018), reproduced: each row is a target density (first\n"
+        "column), followed by what planar NFs of depth K and planar CNFs of width M learned\n"
+        "by minimizing KL(q‖p), and the KL against K or M (the paper's panel d). Look for\n"
+        "whether the CNF's KL falls with width where the NF needs depth. The paper trained\n"
+        "CNFs for 10,000 and NFs for 500,000 iterations; this budget trains far fewer (see\n"
+        "``cnf_density_matching.md``).",
+        tables=(FIG4_DENSITIES, CNF_DENSITY_MATCHING),
+        look="the CNF's fit should improve with width M while the NF needs depth K.",
+        differs="the budget's training iterations and seeds (see the table above) against "
+        "the paper's.",
+    ),
+    Figure(
+        "fig5_max_likelihood", "cnf", f"{_CNF}:fig5_max_likelihood",
+        "Figure 5: maximum likelihood training",
+        "Figure 5 of Chen et al. (2018), reproduced: a planar CNF of 64 hidden units and a\n"
+        "planar NF of 64 one-unit layers trained by maximum likelihood on two circles and\n"
+        "two moons. Each pair of rows shows the density and samples at 0%, 20%, ... 100%\n"
+        "of the way from noise to data (flow time for the CNF, fraction of layers for the\n"
+        "NF). Held-out NLL is in ``cnf_max_likelihood.csv``.",
+        tables=(FIG5_FRAMES,),
+        look="samples and densities of the CNF and the NF against the two-moons and "
+        "two-circles data.",
+        differs="the budget's training iterations and seeds against the paper's.",
+    ),
+)  # fmt: skip
+#: Report category (a product's ``family``) -> its heading in Snakemake's HTML report.
+CATEGORIES = {"cnf": "CNF"}
+#: Modules of :mod:`odebench.products.claims` holding this family's claims, in report order.
+CLAIMS = ("cnf",)

@@ -11,9 +11,10 @@
   :mod:`~odebench.core.checkpoint`: its one checkpoint format.
 - :mod:`~odebench.core.artifacts`: atomic files; :mod:`~odebench.core.cli`: subcommands.
 
-May import: torch, torchdiffeq, numpy; :mod:`~odebench.core.paths` (every file name)
-and :mod:`~odebench.core.family` (what a run family is) are part of core. Never an
-experiment, the products or the pipeline. ``artifacts``, ``backends``, ``family``,
-``paths``, ``status``, ``provenance`` and ``cli`` are free of torch, so the products and
-the pipeline use them too.
+May import: torch, torchdiffeq, numpy; :mod:`~odebench.core.paths` (every file name),
+:mod:`~odebench.core.family` (what a run family is) and :mod:`~odebench.core.products`
+(what a table and a figure are) are part of core. Never an experiment, the products or
+the pipeline. ``artifacts``, ``backends``, ``family``, ``products``, ``paths``,
+``status``, ``provenance`` and ``cli`` are free of torch, so the products and the
+pipeline use them too.
 """

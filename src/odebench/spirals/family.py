@@ -3,6 +3,10 @@
 :data:`SPIRALS` trains ``latent_ode-n30``, ``rnn-n100``, ... per seed on the budget's
 spirals data set (:func:`spirals_data_run` configures the job that makes it). See
 :class:`odebench.core.family.RunFamily` for who reads the descriptor.
+
+Below them, the family's products (:mod:`odebench.core.products`): its ``TABLES`` and
+``FIGURES``, their report ``CATEGORIES`` and the ``CLAIMS`` modules of
+:mod:`odebench.products.claims`, gathered by :mod:`odebench.families`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any
 
 from odebench.core import paths
 from odebench.core.family import ConfigError, Resolved, RunFamily, solver_section
+from odebench.core.products import Figure, RunFiles, Table
 
 TABLE2 = "Table 2 (spirals)"
 
@@ -82,3 +87,51 @@ SPIRALS = RunFamily(
 
 RUN_FAMILIES = (SPIRALS,)
 OTHER_RULES = {"spirals_data": TABLE2}
+
+
+# -- products: this family's tables and figures (odebench.products.registry) -------------
+
+_METRICS = paths.METRICS_JSON
+_TABLES = "odebench.products.tables"
+_SPIRALS = "odebench.products.figures.spirals"
+
+TABLE2 = Table(
+    "table2_spirals", "spirals", f"{_TABLES}.spirals:build", "Table 2: spirals",
+    "Table 2 of Chen et al. (2018), reproduced: RMSE of the 100 points after the\n"
+    "observed window (extrapolation) against the noise-free spiral, for the latent\n"
+    "ODE, an RNN and an RNN given the time gaps, at 30, 50 and 100 irregularly\n"
+    "sampled observations per trajectory, mean and std over seeds, with the\n"
+    "paper's numbers in their own column. The ``.md`` beside this table says what\n"
+    "differs from the paper's setup (iterations, tolerance).",
+    inputs={"metrics": RunFiles("spirals", _METRICS)}, documents=True,
+)  # fmt: skip
+FIG8_TRAJECTORIES = Table(
+    "fig8_trajectories", "spirals", "odebench.products.figure_data:spiral_trajectories",
+    "Figure 8's trajectories",
+    "Figure 8's data: truth, observations, reconstruction, extrapolation and latent path of\n"
+    "a few held-out spirals, for the RNN and the latent ODE at the fewest observations.",
+    inputs={"predictions": RunFiles("spirals", paths.PREDICTIONS_CSV, "figure8")},
+)  # fmt: skip
+
+#: This family's tables and figures, in report order.
+TABLES = (TABLE2, FIG8_TRAJECTORIES)
+FIGURES = (
+    Figure(
+        "fig8_spirals", "spirals", f"{_SPIRALS}:fig8_spirals", "Figure 8: spiral extrapolation",
+        "Figure 8 of the paper, measured: for a few held-out spirals at each number of\n"
+        "observations, the RNN's and the latent ODE's reconstruction (inside the\n"
+        "observed window) and extrapolation (after it) against the noise-free spiral,\n"
+        "and the latent ODE's latent trajectories projected onto their first two\n"
+        "principal axes. Look at whether the extrapolation keeps turning the right way.",
+        tables=(FIG8_TRAJECTORIES,),
+        look="whether each model's extrapolation keeps following the noise-free spiral past "
+        "the observed window. The paper shows the latent ODE doing so where the RNN drifts; "
+        "Table 2 says which does here.",
+        differs="fewer training iterations and a looser solver tolerance with direct "
+        "backpropagation on the cpu budget (see Table 2's notes).",
+    ),
+)  # fmt: skip
+#: Report category (a product's ``family``) -> its heading in Snakemake's HTML report.
+CATEGORIES = {"spirals": "Table 2: spirals"}
+#: Modules of :mod:`odebench.products.claims` holding this family's claims, in report order.
+CLAIMS = ("spirals",)

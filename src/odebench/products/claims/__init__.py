@@ -37,11 +37,13 @@ Entry point::
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 import yaml
 
+from odebench import families
 from odebench.core import artifacts
 from odebench.core.cli import command_main
 from odebench.products.claims.conditions import MIN_SEEDS, has_rows, min_seeds, min_training
@@ -89,22 +91,21 @@ from odebench.products.stats import (
     welch_difference,
 )
 
-# Importing a family registers its claims; registration order is the order of the rows of
-# claims.csv (the paper's own first) and of the report: Table 1, memory and Figure 3, the
-# solve tolerance, then Table 2, then the flows.
-# isort: off
-from odebench.products.claims import mnist, solver_studies, tolerances, spirals, cnf
-# isort: on
+# Importing a family's claims module registers its claims. The modules are those each
+# package's family.py names (odebench.families.CLAIM_MODULES), in its order; registration
+# order is the order of the rows of claims.csv (the paper's own first) and of the report:
+# Table 1, memory and Figure 3, the solve tolerance, then Table 2, then the flows.
+for _module in families.CLAIM_MODULES:
+    importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = [
     "ABLATION", "CLAIMS", "COLUMNS", "FFJORD", "INCONCLUSIVE", "LEVEL", "MIN_SEEDS",
     "NOT_REPRODUCED", "ORIGINS", "OURS", "PAPER", "REPRODUCED", "UNTESTED", "VERDICTS", "Claim",
     "Comparison", "Condition", "Difference", "Finding", "ReferenceMissing", "Summary", "Tables",
-    "Untested", "above_zero", "all_of", "claim", "clopper_pearson", "cnf", "compare_above",
+    "Untested", "above_zero", "all_of", "claim", "clopper_pearson", "compare_above",
     "compare_not_worse", "compare_within", "evaluate", "evaluate_all", "has_rows",
-    "load_reference", "loglog_slope", "main", "min_seeds", "min_training", "mnist", "not_worse",
-    "reference_value", "seeds_needed", "solver_studies", "spirals", "summary", "tolerances",
-    "welch_difference", "within_margin",
+    "load_reference", "loglog_slope", "main", "min_seeds", "min_training", "not_worse",
+    "reference_value", "seeds_needed", "summary", "welch_difference", "within_margin",
 ]  # fmt: skip
 
 
