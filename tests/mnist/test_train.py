@@ -6,7 +6,7 @@ import torch
 
 from odebench.core import paths
 from odebench.mnist import train as mnist
-from odebench.mnist.train import Trainer, lr_milestones, random_crop
+from odebench.mnist.train import SCHEDULES, Trainer, lr_milestones, random_crop
 
 
 def read_csv(path):
@@ -180,6 +180,35 @@ def test_zero_padding_leaves_the_images_alone():
 def test_lr_decays_at_the_papers_fractions_of_training():
     run = {"epochs": 160, "lr_milestones": [0.375, 0.625, 0.875]}
     assert lr_milestones(run, steps_per_epoch=10) == [600, 1000, 1400]
+
+
+def lr_per_step(schedule, run, steps_per_epoch, peak=0.2):
+    """The learning rate of every training step under ``schedule`` (a one-weight SGD)."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=peak, momentum=0.9)
+    scheduler = SCHEDULES[schedule](optimizer, run, steps_per_epoch)
+    rates = []
+    for _ in range(run["epochs"] * steps_per_epoch):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def test_the_step_schedule_multiplies_the_lr_by_the_decay_at_each_milestone():
+    run = {"epochs": 4, "lr_milestones": [0.5, 0.75], "lr_decay": 0.1}
+    rates = lr_per_step("step", run, steps_per_epoch=10)
+    assert rates[19] == pytest.approx(0.2) and rates[20] == pytest.approx(0.02)
+    assert rates[30] == pytest.approx(0.002) and rates[-1] == pytest.approx(0.002)
+
+
+def test_one_cycle_warms_up_to_the_peak_then_anneals_to_nearly_zero_at_the_last_step():
+    run = {"epochs": 4, "warmup": 0.25}
+    rates = lr_per_step("one_cycle", run, steps_per_epoch=10)
+    assert rates[0] == pytest.approx(0.2 / 25)
+    # The peak at the last step of the warm-up, the 10th of 40 (torch counts it as step 9).
+    assert max(rates) == pytest.approx(0.2) and rates.index(max(rates)) == 9
+    assert rates[:10] == sorted(rates[:10]) and rates[9:] == sorted(rates[9:], reverse=True)
+    assert rates[-1] < 0.2 / 1000
 
 
 def test_command_line_reports_a_bad_config_in_one_line(capsys, tmp_path, tiny_run):
