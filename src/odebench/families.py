@@ -15,9 +15,11 @@ Free of torch.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from odebench.cnf import family as cnf
 from odebench.core.family import RunFamily
-from odebench.core.products import Figure, Table
+from odebench.core.products import Figure, Product, Table
 from odebench.mnist import family as mnist
 from odebench.spirals import family as spirals
 
@@ -33,11 +35,20 @@ RULE_PARTS: dict[str, str] = {
     **{rule: part for package in _PACKAGES for rule, part in package.OTHER_RULES.items()},
 }
 
+
+def by_name(products: Iterable[Product]) -> dict[str, Product]:
+    """``products`` keyed by name, in order; a name declared twice is a ValueError."""
+    named: dict[str, Product] = {}
+    for product in products:
+        if product.name in named:
+            raise ValueError(f"product {product.name!r} is declared twice")
+        named[product.name] = product
+    return named
+
+
 #: Every table and every figure, by name, in report order.
-TABLES: dict[str, Table] = {table.name: table for package in _PACKAGES for table in package.TABLES}
-FIGURES: dict[str, Figure] = {
-    figure.name: figure for package in _PACKAGES for figure in package.FIGURES
-}
+TABLES: dict[str, Table] = by_name(t for package in _PACKAGES for t in package.TABLES)
+FIGURES: dict[str, Figure] = by_name(f for package in _PACKAGES for f in package.FIGURES)
 #: Report category -> its heading in Snakemake's HTML report.
 CATEGORIES: dict[str, str] = {
     key: title for package in _PACKAGES for key, title in package.CATEGORIES.items()

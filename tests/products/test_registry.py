@@ -4,7 +4,12 @@ import re
 
 import pytest
 
+from odebench import families
+from odebench.cnf import family as cnf
+from odebench.core.products import Table
+from odebench.mnist import family as mnist
 from odebench.products import registry, report
+from odebench.spirals import family as spirals
 
 PRODUCTS = [*registry.TABLES.values(), *registry.FIGURES.values()]
 
@@ -15,6 +20,18 @@ def test_each_product_names_an_importable_builder_a_family_and_captions(product)
         assert callable(product.load_builder())
     assert registry.category(product) == registry.FAMILIES[product.family]
     assert product.title and product.description
+
+
+def test_a_product_name_declared_by_two_families_is_an_error_not_an_overwrite():
+    twin = Table(registry.TABLE1.name, "spirals", None, "twin", "declared twice")
+    with pytest.raises(ValueError, match="'table1_mnist' is declared twice"):
+        families.by_name([registry.TABLE1, twin])
+
+
+def test_the_registry_holds_every_product_the_families_declare_in_their_order():
+    declared = [t.name for package in (mnist, spirals, cnf) for t in package.TABLES]
+    assert list(registry.TABLES) == declared
+    assert list(families.CLAIM_MODULES) == [*mnist.CLAIMS, *spirals.CLAIMS, *cnf.CLAIMS]
 
 
 def test_a_table_written_by_its_family_rule_cannot_be_built():
