@@ -234,17 +234,18 @@ def test_every_claim_has_a_verdict_on_the_committed_cpu_tables(repo, reference):
     assert set(table.loc[seeds, "verdict"]) <= {INCONCLUSIVE, UNTESTED}
 
 
-def test_committed_cpu_run_cannot_test_what_needs_the_papers_training(repo, reference):
-    # 3 of the 160 epochs and 2 seeds per arm: the Table 1 comparisons and Figure 3d are
-    # untested, saying what would test them, not inconclusive or refuted.
+def test_committed_cpu_run_cannot_test_what_needs_trained_networks(repo, reference):
+    # 3 of the paper's 160 epochs left every arm at 1.9-2.5x the paper's error: the Table 1
+    # comparisons and Figure 3d are untested, saying what would test them, not
+    # inconclusive or refuted.
     table = claims.evaluate_all(repo / "reference" / "cpu" / "tables", reference)
     rows = table.set_index("claim_id")
     for claim_id in ("odenet_matches_resnet", "rknet_matches_odenet",
                      "stem_alone_matches_odenet", "nfe_rises_during_training"):  # fmt: skip
         assert rows.loc[claim_id, "verdict"] == UNTESTED, claim_id
-        assert "trained 3 of the paper protocol's 160 epochs" in rows.loc[claim_id, "evidence"]
+        assert "not trained to the paper's level: " in rows.loc[claim_id, "evidence"]
         assert (
-            "≥ 80 of the paper protocol's 160 epochs (the `paper` budget)"
+            "every compared arm's mean test error ≤ 1.5× the paper's"
             in (rows.loc[claim_id, "testable_when"])
         )
 

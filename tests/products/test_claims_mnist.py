@@ -10,13 +10,14 @@ from odebench.products.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, U
 
 
 def table1(odenet=(0.42, 0.01), resnet=(0.41, 0.01), rknet=(0.47, 0.01), stem=(0.5, 0.01),
-           odenet_params=220_000, n_seeds=3, epochs=160):  # fmt: skip
+           loose=(9.0, 0.01), odenet_params=220_000, n_seeds=3, epochs=4):  # fmt: skip
+    """Table 1 rows: the paper's errors by default, the ODE-Net trained at tol 0.1 far off."""
     arms = {
         ("mlp", None): ((1.6, 0.01), 240_000),
         ("resnet", None): (resnet, 600_000),
         ("rknet", 0.001): (rknet, odenet_params),
         ("odenet", 0.001): (odenet, odenet_params),
-        ("odenet", 0.1): ((9.0, 0.01), odenet_params),
+        ("odenet", 0.1): (loose, odenet_params),
         ("stem", None): (stem, 130_000),
     }
     return [
@@ -44,7 +45,8 @@ def test_odenet_with_as_many_params_as_the_resnet_is_not_reproduced(
 
 
 def test_odenet_clearly_worse_than_resnet_is_not_reproduced(tmp_path, reference, write, decide):
-    write(tmp_path, "table1_mnist.csv", table1(odenet=(1.0, 0.01)))
+    # 0.6% against 0.41%: trained (within 1.5x of the paper's 0.42%) and clearly worse.
+    write(tmp_path, "table1_mnist.csv", table1(odenet=(0.6, 0.01)))
     assert decide("odenet_matches_resnet", tmp_path, reference)["verdict"] == NOT_REPRODUCED
 
 
@@ -53,7 +55,7 @@ def test_rknet_far_from_odenet_is_not_reproduced_and_close_is_reproduced(
 ):
     write(tmp_path, "table1_mnist.csv", table1(rknet=(0.43, 0.01)))
     assert decide("rknet_matches_odenet", tmp_path, reference)["verdict"] == REPRODUCED
-    write(tmp_path, "table1_mnist.csv", table1(rknet=(2.0, 0.01)))
+    write(tmp_path, "table1_mnist.csv", table1(rknet=(0.65, 0.01)))
     assert decide("rknet_matches_odenet", tmp_path, reference)["verdict"] == NOT_REPRODUCED
 
 
@@ -63,46 +65,77 @@ def test_stem_better_than_odenet_counts_as_comparable(tmp_path, reference, write
 
 
 @pytest.mark.parametrize(
-    "claim_id", ["odenet_matches_resnet", "rknet_matches_odenet", "stem_alone_matches_odenet"]
-)
-def test_table1_claims_are_untested_after_a_few_of_the_papers_epochs(
-    tmp_path, reference, write, decide, claim_id
+    ("claim_id", "leaning"),
+    [("odenet_matches_resnet", NOT_REPRODUCED), ("rknet_matches_odenet", NOT_REPRODUCED),
+     ("stem_alone_matches_odenet", REPRODUCED)],
+)  # fmt: skip
+def test_table1_claims_are_untested_while_an_arm_is_far_from_trained(
+    tmp_path, reference, write, decide, claim_id, leaning
 ):
-    # The committed cpu budget: 3 of the protocol's 160 epochs. Even a clear gap is not
-    # evidence about trained networks.
-    write(tmp_path, "table1_mnist.csv", table1(odenet=(2.0, 0.01), rknet=(0.43, 0.01), epochs=3))
+    # An ODE-Net at 2%, 4.8x the paper's 0.42%, is still learning: even a clear gap is not
+    # evidence about trained networks, whichever way it points.
+    write(tmp_path, "table1_mnist.csv", table1(odenet=(2.0, 0.01), rknet=(0.43, 0.01)))
     row = decide(claim_id, tmp_path, reference)
     assert row["verdict"] == UNTESTED
     assert row["evidence"].startswith(
-        "untested: trained 3 of the paper protocol's 160 epochs (1.9%); the claim is about "
-        "trained networks and needs ≥ 80. As measured: "
+        "untested: not trained to the paper's level: ODE-Net (tol 0.001) 2% (4.76× the paper's "
+        "0.42%); the claim compares trained networks and needs every compared arm's mean test "
+        f"error ≤ 1.5× the paper's. As measured (the rule alone: {leaning}): "
     )
-    assert row["testable_when"] == (
-        "table1_mnist.csv: ≥ 80 of the paper protocol's 160 epochs (the `paper` budget); "
-        "≥ 3 seeds per arm"
+    requirement = (
+        "every compared arm's mean test error ≤ 1.5× the paper's (for the stem-only arm, which "
+        "the paper lacks, the 0.6% torchdiffeq issue #32 reports)"
     )
-    # What this run lacks: the epochs; it has the seeds.
-    assert row["would_test"] == "≥ 80 of the paper protocol's 160 epochs (the `paper` budget)"
+    assert row["testable_when"] == f"table1_mnist.csv: {requirement}; ≥ 3 seeds per arm"
+    # What this run lacks: trained arms; it has the seeds.
+    assert row["would_test"] == requirement
     assert row["seeds_needed"] == "" and row["sensitivity"] == ""
     assert row["measured"] != "–"  # what was measured stays visible
+
+
+def test_trained_means_within_one_and_a_half_times_the_papers_error_for_every_compared_arm(
+    tmp_path, reference, write, decide
+):
+    # 1.5 x 0.41 = 0.615: a ResNet at 0.61% counts as trained, one at 0.62% does not.
+    write(tmp_path, "table1_mnist.csv", table1(resnet=(0.61, 0.01), odenet=(0.6, 0.01)))
+    assert decide("odenet_matches_resnet", tmp_path, reference)["verdict"] == REPRODUCED
+    write(tmp_path, "table1_mnist.csv", table1(resnet=(0.62, 0.01), odenet=(0.6, 0.01)))
+    row = decide("odenet_matches_resnet", tmp_path, reference)
+    assert row["verdict"] == UNTESTED
+    assert "ResNet 0.62% (1.51× the paper's 0.41%)" in row["evidence"]
+    # Only the compared rows count: the MLP and the ODE-Net trained at tol 0.1 (9%) do not.
+    assert "1-Layer MLP" not in row["evidence"] and "tol 0.1" not in row["evidence"]
+
+
+def test_the_stem_only_arm_counts_as_trained_against_the_error_its_source_reports(
+    tmp_path, reference, write, decide
+):
+    # The paper has no stem-only row; torchdiffeq issue #32 reports < 0.6%: 0.9% at most.
+    write(tmp_path, "table1_mnist.csv", table1(stem=(0.85, 0.01), odenet=(0.62, 0.01)))
+    assert decide("stem_alone_matches_odenet", tmp_path, reference)["verdict"] != UNTESTED
+    write(tmp_path, "table1_mnist.csv", table1(stem=(2.54, 0.156), odenet=(0.62, 0.01)))
+    row = decide("stem_alone_matches_odenet", tmp_path, reference)
+    assert row["verdict"] == UNTESTED
+    assert "Stem only (ablation) 2.54% (4.23× the reported 0.6%)" in row["evidence"]
 
 
 def test_table1_claims_need_three_seeds_and_say_how_many_would_decide(
     tmp_path, reference, write, decide
 ):
-    # The committed cpu numbers, trained long enough but with two seeds per arm.
-    rows = table1(odenet=(1.305, 0.389), rknet=(0.94, 0.0141), n_seeds=2)
+    # Trained arms (within 1.5x of the paper's errors), two seeds per arm.
+    rows = table1(odenet=(0.62, 0.1), rknet=(0.45, 0.005), n_seeds=2)
     write(tmp_path, "table1_mnist.csv", rows)
     row = decide("rknet_matches_odenet", tmp_path, reference)
     assert row["verdict"] == UNTESTED
     assert "2 seeds per arm in table1_mnist.csv; a comparison needs ≥ 3" in row["evidence"]
+    assert "As measured (the rule alone: inconclusive)" in row["evidence"]
     assert isinstance(row["seeds_needed"], int) and row["seeds_needed"] > 3
     assert f"{row['seeds_needed']} seeds per arm would decide it" in row["evidence"]
-    # RK-Net better by 0.37 pp (39% of its error): outside the ±0.235 pp margin.
+    # ODE-Net worse by 0.17 pp (38% of the RK-Net's error): outside the ±0.113 pp margin.
     assert (
-        "lies outside the margin ±0.235 pp, but the interval reaches inside it" in (row["evidence"])
+        "lies outside the margin ±0.113 pp, but the interval reaches inside it" in (row["evidence"])
     )
-    assert "the difference is 39% of the RK-Net's error" in row["evidence"]
+    assert "the difference is 38% of the RK-Net's error" in row["evidence"]
 
 
 def test_inconclusive_table1_comparison_carries_the_seeds_that_would_decide_it(
@@ -259,6 +292,7 @@ def test_backward_nfe_ratio_is_judged_on_lsoda_against_the_papers_half(
     # dopri5 at 1.0 whatever LSODA does: the verdict follows LSODA alone.
     write(tmp_path, "nfe_backward_vs_forward.csv", backward(lsoda_ratio=ratio))
     write(tmp_path, "nfe_over_training.csv", over_training(1.0))
+    write(tmp_path, "table1_mnist.csv", table1(loose=(0.5, 0.01)))
     row = decide("backward_nfe_half_forward", tmp_path, reference)
     assert row["verdict"] == verdict
     assert row["measured"].startswith(f"LSODA trained at 0.001: {ratio:g} (30 one-image solves)")
@@ -271,6 +305,7 @@ def test_backward_nfe_claim_reads_neither_the_seminorm_nor_the_dopri5_probes(
 ):
     write(tmp_path, "nfe_backward_vs_forward.csv", backward(lsoda_ratio=0.5))
     write(tmp_path, "nfe_over_training.csv", over_training(1.0))
+    write(tmp_path, "table1_mnist.csv", table1(loose=(0.5, 0.01)))
     before = decide("backward_nfe_half_forward", tmp_path, reference)
     probes = [
         {"source": "probe", "solver": solver, "adjoint": "full", "train_tol": tol,
@@ -289,6 +324,7 @@ def test_backward_nfe_with_dopri5_alone_is_untested_and_says_why(
     # Even a dopri5 ratio of 0.5 decides nothing: dopri5's 2 + 6k evaluations fix it.
     write(tmp_path, "nfe_backward_vs_forward.csv", backward(dopri5_ratio=0.5))
     write(tmp_path, "nfe_over_training.csv", over_training(1.0))
+    write(tmp_path, "table1_mnist.csv", table1(loose=(0.5, 0.01)))
     row = decide("backward_nfe_half_forward", tmp_path, reference)
     assert row["verdict"] == UNTESTED
     assert row["evidence"].startswith(
@@ -301,21 +337,26 @@ def test_backward_nfe_with_dopri5_alone_is_untested_and_says_why(
     assert "LSODA (implicit Adams family)" in row["testable_when"]
 
 
-def test_backward_nfe_of_networks_trained_a_few_epochs_is_untested_keeping_the_ratio(
+def test_backward_nfe_of_networks_far_from_trained_is_untested_keeping_the_ratio(
     tmp_path, reference, write, decide
 ):
-    # Figure 3c's points come from the paper's 160-epoch training: a ratio far from one half
-    # after 3 epochs is not evidence against it.
+    # Figure 3c's points come from the paper's trained networks: a ratio far from one half
+    # on ODE-Nets at twice the paper's error is not evidence against it.
     write(tmp_path, "nfe_backward_vs_forward.csv", backward(lsoda_ratio=1.0))
     write(tmp_path, "nfe_over_training.csv", over_training(1.0, epochs=3))
+    write(tmp_path, "table1_mnist.csv", table1(odenet=(0.94, 0.128), loose=(0.5, 0.01)))
     row = decide("backward_nfe_half_forward", tmp_path, reference)
     assert row["verdict"] == UNTESTED
-    assert row["evidence"].startswith("untested: trained 3 of the paper protocol's 160 epochs")
+    assert row["evidence"].startswith(
+        "untested: not trained to the paper's level: ODE-Net (tol 0.001) 0.94% (2.24× the "
+        "paper's 0.42%)"
+    )
+    assert "As measured (the rule alone: not reproduced): " in row["evidence"]
     assert (
         "LSODA backward/forward NFE, one image per solve, state adjoint: trained at 0.001: 1"
         in (row["evidence"])
     )
-    assert "≥ 80 of the paper protocol's 160 epochs" in row["testable_when"]
+    assert "every compared arm's mean test error ≤ 1.5× the paper's" in row["testable_when"]
 
 
 def over_training(rise, epochs=160):
@@ -328,30 +369,32 @@ def over_training(rise, epochs=160):
     ]  # fmt: skip
 
 
-# The paper's training length is now a condition: the old test ran 3 epochs and decided;
-# the same rule is judged here over the protocol's 160 epochs.
+# Trained ODE-Nets are a condition: the same rule is judged here over 160 epochs.
 @pytest.mark.parametrize(("rise", "verdict"), [(2.0, REPRODUCED), (1.0, NOT_REPRODUCED)])
 def test_nfe_rising_over_training_is_reproduced_and_flat_is_not(
     tmp_path, reference, rise, verdict, write, decide
 ):
     write(tmp_path, "nfe_over_training.csv", over_training(rise))
+    write(tmp_path, "table1_mnist.csv", table1(loose=(0.5, 0.01)))
     row = decide("nfe_rises_during_training", tmp_path, reference)
     assert row["verdict"] == verdict
     assert "over 160 epochs" in row["measured"]
 
 
 @pytest.mark.parametrize("rise", [2.0, 1.0])
-def test_nfe_over_three_of_the_papers_160_epochs_is_untested(
+def test_nfe_over_the_training_of_odenets_far_from_trained_is_untested(
     tmp_path, reference, rise, write, decide
 ):
+    # Every trained ODE-Net counts: the one at tol 0.1 is at 9%, 21x the paper's error.
     write(tmp_path, "nfe_over_training.csv", over_training(rise, epochs=3))
+    write(tmp_path, "table1_mnist.csv", table1())
     row = decide("nfe_rises_during_training", tmp_path, reference)
     assert row["verdict"] == UNTESTED
     assert row["evidence"].startswith(
-        "untested: trained 3 of the paper protocol's 160 epochs (1.9%)"
+        "untested: not trained to the paper's level: ODE-Net (tol 0.1) 9% (21.4× the paper's 0.42%)"
     )
-    assert row["testable_when"] == (
-        "nfe_over_training.csv: ≥ 80 of the paper protocol's 160 epochs (the `paper` budget)"
+    assert row["testable_when"].startswith(
+        "nfe_over_training.csv, table1_mnist.csv: every compared arm's mean test error ≤ 1.5×"
     )
 
 

@@ -38,6 +38,16 @@ def images(fig) -> int:
     return sum(len(ax.images) for ax in fig.axes)
 
 
+def visible(fig) -> list:
+    return [ax for ax in fig.axes if ax.get_visible()]
+
+
+def data_lines(ax) -> list:
+    """The axes' lines that join points (not errorbar caps, carets or reference lines)."""
+    return [line for line in ax.lines
+            if line.get_linestyle() not in ("None", "none", "") and line.get_marker() != "None"]  # fmt: skip
+
+
 # -- tables as the smoke budget writes them ----------------------------------------------------
 
 
@@ -161,8 +171,8 @@ def test_solver_study_figures_draw_from_one_seed_and_any_number_of_tolerances(tm
     tables = {registry.WORK_PRECISION.name: precision,
               registry.TIME_VS_NFE.name: time_vs_nfe_table(train_tols)}  # fmt: skip
     assert len(draw("fig3a_nfe_vs_error", tables, tmp_path).axes) == 1
-    assert len(draw("fig3b_time_vs_nfe", tables, tmp_path).axes) == 1
-    assert len(draw("work_precision", tables, tmp_path).axes) == 3
+    assert len(visible(draw("fig3b_time_vs_nfe", tables, tmp_path))) == 2  # dopri5, rk4
+    assert len(draw("work_precision", tables, tmp_path).axes) == 3 * len(train_tols)
 
 
 def test_work_precision_tells_the_backends_apart_by_marker(tmp_path):
@@ -172,7 +182,7 @@ def test_work_precision_tells_the_backends_apart_by_marker(tmp_path):
     labels = [text.get_text() for text in legend.get_texts()]
     assert "lean: one step size for the whole batch" in labels
     assert "torchode: a step size per sample" in labels
-    assert "backend (marker)" in legend.get_title().get_text()
+    assert "backend (marker, line)" in legend.get_title().get_text()
     markers = {line.get_marker() for line in fig.axes[1].lines if line.get_marker() != "None"}
     assert {"o", "^"} <= markers
 
@@ -184,7 +194,8 @@ def test_fig3a_and_fig3b_draw_only_joint_step_size_control(tmp_path):
     fig = draw("fig3a_nfe_vs_error", tables, tmp_path)
     drawn = np.concatenate([line.get_xdata() for line in fig.axes[0].lines])
     assert set(drawn) == set(joint.loc[joint["solver"] == "dopri5", "nfe_forward"])
-    assert len(draw("fig3b_time_vs_nfe", tables, tmp_path).axes) == 1
+    titles = [ax.get_title() for ax in visible(draw("fig3b_time_vs_nfe", tables, tmp_path))]
+    assert titles and all("lean" in title and "torchode" not in title for title in titles)
 
 
 def test_figure_legends_say_there_is_no_std_over_one_seed(tmp_path):
@@ -200,6 +211,77 @@ def test_figure_legends_name_the_seed_count_of_the_means(tmp_path):
     tables = {registry.WORK_PRECISION.name: work_precision_table(n_seeds=3)}
     fig = draw("fig3a_nfe_vs_error", tables, tmp_path)
     assert "mean ± std over 3 seeds" in fig.axes[0].get_legend().get_title().get_text()
+
+
+def test_fig3a_runs_a_bar_whose_std_exceeds_the_mean_to_the_axis_edge(tmp_path):
+    table = work_precision_table(n_seeds=3)
+    loose = (table["solver"] == "dopri5") & (table["tol_or_steps"] == 0.1)
+    table.loc[loose, "error_std"] = 1.1 * table.loc[loose, "error"]  # mean − std < 0
+    fig = draw("fig3a_nfe_vs_error", {registry.WORK_PRECISION.name: table}, tmp_path)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    bottom = ax.get_ylim()[0]
+    (segment,) = [seg for coll in ax.collections for seg in coll.get_segments()
+                  if np.isclose(seg[0, 1], bottom)]  # fmt: skip
+    assert segment[1, 1] == pytest.approx(table.loc[loose, "error"].item())
+    carets = [line for line in ax.lines if np.allclose(line.get_ydata(), bottom)]
+    assert len(carets) == 1
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert any("std ≥ mean" in label for label in labels)
+
+
+def test_fig3a_draws_no_open_bar_where_every_std_is_below_its_mean(tmp_path):
+    fig = draw("fig3a_nfe_vs_error", {registry.WORK_PRECISION.name: work_precision_table(n_seeds=3)},
+               tmp_path)  # fmt: skip
+    labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert not any("std ≥ mean" in label for label in labels)
+
+
+def test_fig3a_labels_every_point_with_its_test_time_tolerance(tmp_path):
+    tables = {registry.WORK_PRECISION.name: work_precision_table(train_tols=(0.1, 0.001))}
+    fig = draw("fig3a_nfe_vs_error", tables, tmp_path)
+    labels = sorted(text.get_text() for text in fig.axes[0].texts)
+    assert labels == ["$10^{-1}$", "$10^{-1}$", "$10^{-3}$", "$10^{-3}$"]
+    assert "test-time tolerance" in fig.axes[0].get_legend().get_title().get_text()
+
+
+def test_fig3b_draws_every_line_the_claim_is_judged_on(tmp_path):
+    from odebench.products.tables.solver_studies import joint_control
+
+    precision = with_torchode(work_precision_table(train_tols=(0.1, 0.001)))
+    fits = pd.DataFrame([
+        {"train_tol": tol, "solver": solver, "backend": backend, "n_points": 2, "n_seeds": 1,
+         "nfe_min": 4.0, "nfe_max": 20.0, "seconds_per_nfe": 0.03, "intercept_seconds": 0.0,
+         "r2": 0.99}
+        for tol in (0.1, 0.001) for solver in ("dopri5", "rk4") for backend in ("lean", "torchode")
+        if backend == "lean" or solver == "dopri5"
+    ])  # fmt: skip
+    tables = {registry.WORK_PRECISION.name: precision, registry.TIME_VS_NFE.name: fits}
+    fig = draw("fig3b_time_vs_nfe", tables, tmp_path)
+    panels = visible(fig)
+    assert [ax.get_title().split()[0] for ax in panels] == ["dopri5", "rk4"]
+    fitted = [line for ax in panels for line in ax.lines if len(line.get_xdata()) == 50]
+    assert len(fitted) == len(joint_control(fits)) == 4  # a line per solver and tolerance
+    notes = [text.get_text() for ax in panels for text in ax.texts]
+    assert len(notes) == 4 and all("30.0 ms/NFE, R² 0.990" in note for note in notes)
+
+
+def test_fig3c_nests_coinciding_dopri5_arms_largest_and_hollow_under_smallest_and_filled(
+    tmp_path,
+):
+    table = backward_table()
+    table.loc[table["solver"] == "dopri5+seminorm", "nfe_backward"] = 14.0  # as the state's
+    fig = draw("fig3c_nfe_backward_vs_forward", {registry.NFE_BACKWARD_VS_FORWARD.name: table},
+               tmp_path)  # fmt: skip
+    at_14 = [coll for coll in fig.axes[0].collections
+             if hasattr(coll, "get_sizes") and len(coll.get_sizes())
+             and np.allclose(coll.get_offsets(), [[14, 14]]) and coll.get_zorder() >= 3]  # fmt: skip
+    full, seminorm, state = sorted(at_14, key=lambda coll: coll.get_zorder())
+    assert full.get_sizes()[0] > seminorm.get_sizes()[0] > state.get_sizes()[0]
+    assert full.get_zorder() < seminorm.get_zorder() < state.get_zorder()
+    # Hollow: no face at all, so the markers under them show through.
+    assert len(full.get_facecolor()) == 0 and len(seminorm.get_facecolor()) == 0
+    assert state.get_facecolor()[0][3] > 0
 
 
 def test_fig3c_marks_dopri5_floors_and_the_papers_claim(tmp_path):
@@ -227,6 +309,38 @@ def test_fig3d_draws_one_tolerance_over_one_seed(tmp_path):
 def test_memory_scaling_draws_two_panels(tmp_path):
     fig = draw("memory_scaling", {registry.MEMORY_SCALING.name: memory_table()}, tmp_path)
     assert len(fig.axes) == 2
+
+
+def test_memory_scaling_draws_linear_axes_with_activation_memory_from_zero(tmp_path):
+    fig = draw("memory_scaling", {registry.MEMORY_SCALING.name: memory_table()}, tmp_path)
+    assert all(ax.get_xscale() == ax.get_yscale() == "linear" for ax in fig.axes)
+    assert fig.axes[0].get_ylim()[0] == 0
+
+
+def test_work_precision_draws_a_row_per_training_tolerance_with_a_line_per_solver_and_backend(
+    tmp_path,
+):
+    tables = {registry.WORK_PRECISION.name: with_torchode(work_precision_table((0.1, 0.001)))}
+    fig = draw("work_precision", tables, tmp_path)
+    assert len(fig.axes) == 6
+    for ax in fig.axes:
+        # dopri5 and rk4 of lean, dopri5 of torchode: three lines, not six
+        assert len(data_lines(ax)) == 3
+    colours = {tuple(line.get_color()) for ax in fig.axes for line in data_lines(ax)
+               if line.get_linestyle() == "--"}  # fmt: skip
+    assert len(colours) == 1  # torchode's dopri5: one colour in every panel
+    titles = [ax.get_title() for ax in fig.axes]
+    assert sum("tol 0.001" in title for title in titles) == 3
+
+
+def test_work_precision_draws_no_error_bars_on_the_test_error_panels(tmp_path):
+    tables = {registry.WORK_PRECISION.name: work_precision_table(n_seeds=3)}
+    fig = draw("work_precision", tables, tmp_path)
+    test_error = fig.axes[2]
+    assert len(test_error.collections) == 0
+    assert len(test_error.lines) == len(data_lines(test_error))
+    assert any("no bars" in text.get_text() for text in test_error.texts)
+    assert len(fig.axes[1].collections) > 0  # error against NFE keeps its (faint) bars
 
 
 def test_fig4_draws_a_failed_arm_as_an_empty_kl_and_keeps_the_rest(tmp_path):

@@ -24,11 +24,13 @@ Entry point (the Snakemake rule calls the first form)::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,8 @@ from odebench.mnist.arms import CROP_PADDING
 from odebench.mnist.data import DataError, load_mnist
 from odebench.mnist.family import arm_name
 from odebench.mnist.models import build_model
+from odebench.mnist.precision import DEFAULT as DEFAULT_PRECISION
+from odebench.mnist.precision import precision
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +94,21 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> to
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> dict:
-    """Error rate (%) and mean forward NFE per batch, without gradients."""
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    forward: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+) -> dict:
+    """Error rate (%) and mean forward NFE per batch, without gradients, each forward pass
+    inside ``forward()`` (the training's :mod:`~odebench.mnist.precision` path)."""
     model.eval()
     wrong, nfes = 0, []
     for start in range(0, len(x), batch_size):
         reset_nfe(model)
-        logits = model(x[start : start + batch_size])
+        with forward():
+            logits = model(x[start : start + batch_size])
         nfes.append(total_nfe(model))
         wrong += int((logits.argmax(1) != y[start : start + batch_size]).sum())
     model.train()
@@ -160,6 +172,8 @@ class Trainer(IterativeTrainer):
             nesterov=run["nesterov"], weight_decay=run["weight_decay"],
         )  # fmt: skip
         self.scheduler = SCHEDULES[run["lr_schedule"]](self.optimizer, run, self.epoch_length)
+        # A config from before the key existed: float32, as it was trained.
+        self.precision = precision(run.get("precision", DEFAULT_PRECISION))
         self.crop_padding = int(run.get("crop_padding", CROP_PADDING))
         self.epochs: list[EpochRecord] = []
         self.best = {"val_error_pct": math.inf, "epoch": 0, "state": None}
@@ -185,7 +199,8 @@ class Trainer(IterativeTrainer):
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
-        logits = self.model(x)
+        with self.precision.forward():
+            logits = self.model(x).float()
         self._logits = logits.detach()
         return F.cross_entropy(logits, y)
 
@@ -211,7 +226,8 @@ class Trainer(IterativeTrainer):
             wrong += row["wrong"]
             seen += row["n"]
         seconds = sum(row["seconds"] for row in rows)
-        val = evaluate(self.model, self.x_val, self.y_val, self.run["eval_batch_size"])
+        val = evaluate(self.model, self.x_val, self.y_val, self.run["eval_batch_size"],
+                       self.precision.forward)  # fmt: skip
         record = EpochRecord(
             epoch=epoch,
             lr=rows[0]["lr"],
@@ -263,7 +279,8 @@ class Trainer(IterativeTrainer):
             return None
         self.model.load_state_dict(self.best["state"])
         checkpoint.save_torch(self.out_dir / paths.MODEL, self.best["state"])
-        return evaluate(self.model, self.x_test, self.y_test, self.run["eval_batch_size"])
+        return evaluate(self.model, self.x_test, self.y_test, self.run["eval_batch_size"],
+                        self.precision.forward)  # fmt: skip
 
     def results(self, test: Mapping[str, float] | None) -> dict[str, Any]:
         """The MNIST part of metrics.json (Table 1 and Figure 3 read it)."""
@@ -314,10 +331,11 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
         count_parameters(trainer.model), len(trainer.x_train), len(trainer.x_val),
         len(trainer.x_test), trainer.epoch_length,
     )  # fmt: skip
-    outcome = trainer.fit()
-    write_history(envelope.out_dir / paths.HISTORY_CSV, trainer.epochs)
-    artifacts.write_records(envelope.out_dir / paths.STEPS_CSV, STEP_FIELDS, trainer.history)
-    outcome, test = evaluate_completed(outcome, trainer.test, None)
+    with trainer.precision.step():
+        outcome = trainer.fit()
+        write_history(envelope.out_dir / paths.HISTORY_CSV, trainer.epochs)
+        artifacts.write_records(envelope.out_dir / paths.STEPS_CSV, STEP_FIELDS, trainer.history)
+        outcome, test = evaluate_completed(outcome, trainer.test, None)
     metrics = envelope.close(outcome, trainer.results(test), params=count_parameters(trainer.model))
     log.info(
         "%s: status %s, test error %s%%, best val error %s%% (epoch %s)",

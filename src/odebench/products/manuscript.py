@@ -100,7 +100,7 @@ def _rule_or_reason(claim: pd.Series) -> str:
     (a reader of the PDF alone must see why there is no verdict)."""
     if claim["verdict"] != UNTESTED:
         return str(claim["rule"])
-    why = str(claim["evidence"]).removeprefix("untested: ").split(". As measured:")[0]
+    why = str(claim["evidence"]).removeprefix("untested: ").split(". As measured")[0]
     would = str(claim.get("would_test", "") or claim.get("testable_when", ""))
     return f"Untested: {why}." + (f" What would test it: {would}." if would else "")
 

@@ -46,7 +46,7 @@ import yaml
 from odebench import families
 from odebench.core import artifacts
 from odebench.core.cli import command_main
-from odebench.products.claims.conditions import MIN_SEEDS, has_rows, min_seeds, min_training
+from odebench.products.claims.conditions import MIN_SEEDS, has_rows, min_seeds, near_paper
 from odebench.products.claims.verdicts import (
     ABLATION,
     CLAIMS,
@@ -104,7 +104,7 @@ __all__ = [
     "Comparison", "Condition", "Difference", "Finding", "ReferenceMissing", "Summary", "Tables",
     "Untested", "above_zero", "all_of", "claim", "clopper_pearson", "compare_above",
     "compare_not_worse", "compare_within", "evaluate", "evaluate_all", "has_rows",
-    "load_reference", "loglog_slope", "main", "min_seeds", "min_training", "not_worse",
+    "load_reference", "loglog_slope", "main", "min_seeds", "near_paper", "not_worse",
     "reference_value", "seeds_needed", "summary", "welch_difference", "within_margin",
 ]  # fmt: skip
 

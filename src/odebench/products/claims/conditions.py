@@ -2,21 +2,20 @@
 
 Each function returns a :class:`~odebench.products.claims.verdicts.Condition` for the
 ``needs`` of :func:`~odebench.products.claims.verdicts.claim`: enough seeds per arm
-(:func:`min_seeds`), enough training (:func:`min_training`), rows that only a run able
-to show the effect has (:func:`has_rows`, e.g. the solver family), and converged arms
-(:func:`converged`). An unmet condition makes the claim ``untested``, its reason the
-evidence.
+(:func:`min_seeds`), networks trained to near the paper's error (:func:`near_paper`),
+rows that only a run able to show the effect has (:func:`has_rows`, e.g. the solver
+family), and converged arms (:func:`converged`). An unmet condition makes the claim
+``untested``, its reason the evidence.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
 
-from odebench.products.claims.verdicts import Condition, Tables, _matches, reference_value
+from odebench.products.claims.verdicts import Condition, Tables, _matches
 from odebench.products.stats import LEVEL, _g
 
 #: Seeds per arm a comparison needs to be tested. With two, Welch's interval has about
@@ -41,37 +40,42 @@ def min_seeds(table: str, n: int = MIN_SEEDS, column: str = "n_seeds", **where: 
     return Condition(lambda reference: f"≥ {n} seeds per arm", unmet, seeds=True)
 
 
-def min_training(
-    table: str, share: float, paper: Sequence[str], unit: str, budget: str,
-    trained: Callable[[Tables], float] | None = None, column: str = "epochs", **where: Any,
-) -> Condition:  # fmt: skip
-    """Training at least ``share`` of the paper's length (``reference[paper...]``).
+def near_paper(
+    compared: Callable[[Tables, Mapping[str, Any]], pd.DataFrame],
+    factor: float,
+    reference_error: Callable[[Mapping[str, Any], str], tuple[float, str]],
+    label: Callable[[pd.Series, Mapping[str, Any]], str],
+    what: str,
+    column: str = "test_error_pct_mean",
+) -> Condition:
+    """Every compared row's ``column`` (a mean error) at most ``factor`` times the error a
+    trained network of its ``model`` reaches: ``reference_error(reference, model)`` gives it
+    and whose it is ("the paper's").
 
-    The length trained is the smallest ``column`` of the rows of ``table`` matching
-    ``where``, or what ``trained(tables)`` returns; ``budget`` names what would train
-    long enough (for ``testable_when``).
+    ``compared(tables, reference)`` returns the rows the claim compares, ``label`` names
+    one in the reason, and ``what`` qualifies the requirement (for ``testable_when``). A
+    claim about trained networks compares errors near their trained level; a run stopped
+    far above it compares how fast the arms learn.
     """
 
-    def length(reference: Mapping[str, Any]) -> tuple[float, float]:
-        full = float(reference_value(reference, *paper))
-        return full, math.ceil(share * full)
-
-    def requirement(reference: Mapping[str, Any]) -> str:
-        full, need = length(reference)
-        return f"≥ {_g(need)} of the paper protocol's {_g(full)} {unit} ({budget})"
-
     def unmet(tables: Tables, reference: Mapping[str, Any]) -> str | None:
-        full, need = length(reference)
-        if trained is None:
-            have = float(pd.to_numeric(tables.rows(table, [column], **where)[column]).min())
-        else:
-            have = float(trained(tables))
-        if have >= need:
+        far = []
+        for _, row in compared(tables, reference).iterrows():
+            target, whose = reference_error(reference, str(row["model"]))
+            error = float(row[column])
+            if not error <= factor * target:
+                ratio = f"{_g(error / target, 3)}× {whose} {_g(target)}%"
+                far.append(f"{label(row, reference)} {_g(error)}% ({ratio})")
+        if not far:
             return None
         return (
-            f"trained {_g(have)} of the paper protocol's {_g(full)} {unit} "
-            f"({have / full:.1%}); the claim is about trained networks and needs ≥ {_g(need)}"
+            f"not trained to the paper's level: {', '.join(far)}; the claim compares trained "
+            f"networks and needs every compared arm's mean test error ≤ {_g(factor)}× the "
+            "paper's"
         )
+
+    def requirement(reference: Mapping[str, Any]) -> str:
+        return f"every compared arm's mean test error ≤ {_g(factor)}× the paper's ({what})"
 
     return Condition(requirement, unmet)
 

@@ -1,23 +1,23 @@
 """The MNIST claims of Table 1: the ODE-Net against the ResNet, the RK-Net and the stem alone.
 
-These need trained networks (a share of the paper protocol's epochs, :data:`TRAINING_SHARE`)
-and three seeds per arm. Each claim's thresholds sit beside it, with why they are what
-they are. The MNIST solver studies (memory, Figure 3) are in
+These need trained networks (each compared arm within :data:`TRAINED_FACTOR` times the
+paper's error, :func:`trained`) and three seeds per arm. Each claim's thresholds sit
+beside it, with why they are what they are. The MNIST solver studies (memory, Figure 3) are in
 :mod:`~odebench.products.claims.solver_studies`, what the solve tolerance does to a
 trained network in :mod:`~odebench.products.claims.tolerances`; both read Table 1's
-names and training share from here.
+names and the trained criterion from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from odebench.products import registry
-from odebench.products.claims.conditions import min_seeds, min_training
+from odebench.products.claims.conditions import min_seeds, near_paper
 from odebench.products.claims.verdicts import (
     ABLATION,
     NOT_REPRODUCED,
@@ -43,26 +43,53 @@ ERROR = ("test_error_pct_mean", "test_error_pct_std", "n_seeds")
 ERROR_MARGIN = 0.25
 #: "About a third of the parameters": the paper's ratio is 0.22 M / 0.60 M = 0.37.
 PARAMS_RATIO_BOUNDS = (0.2, 0.5)
-#: Share of the paper protocol's epochs a claim about trained networks needs. The
-#: protocol (160 epochs) decays the learning rate at epochs 60, 100 and 140; before the
-#: first decay the errors are far from converged, and half the protocol is past it and
-#: past the best-validation epochs measured at the protocol on a GPU (ResNet 17-27,
-#: stem 54-69, DESIGN.md).
-TRAINING_SHARE = 0.5
-PAPER_BUDGET = "the `paper` budget"
+#: "Trained": every compared arm's mean test error at most this many times the paper's.
+#: The paper's errors are what its 160-epoch schedule reached; an arm far above its own
+#: is still learning, and comparing it measures how fast the arms learn, not what they
+#: reach. 1.5x leaves a third of an arm's error to go at most. It is a bound on the run,
+#: not a count of epochs: a schedule built for a short budget can meet it and the
+#: paper's schedule cut short does not (3 of 160 epochs: 1.9-2.5x, reference/cpu). A
+#: plateau of the validation error is not required as well: a schedule that anneals the
+#: learning rate to zero flattens its own end whatever the network reached.
+TRAINED_FACTOR = 1.5
+TRAINED_BY = "for the stem-only arm, which the paper lacks, the 0.6% torchdiffeq issue #32 reports"
 
 
-def _table1_needs(claim_id: str, models: tuple[str, ...]):
-    """Table 1 claims compare trained networks: enough epochs, three seeds per arm."""
+def trained_reference(reference: Mapping[str, Any], model: str) -> tuple[float, str]:
+    """The error a trained ``model`` reaches, and whose: the paper's, else the one its source
+    reports (the stem-only ablation: torchdiffeq issue #32)."""
+    entry = reference_value(reference, "table1_mnist", "models", model)
+    if entry.get("test_error_pct") is not None:
+        return float(entry["test_error_pct"]), "the paper's"
+    return float(entry["reported_test_error_pct"]), "the reported"
+
+
+def trained(compared: Callable[[Tables, Mapping[str, Any]], pd.DataFrame]):
+    """The rows ``compared(tables, reference)`` returns trained near the paper's error."""
+    return near_paper(compared, TRAINED_FACTOR, trained_reference, _arm, TRAINED_BY)
+
+
+def compared_arms(*models: str, odenet_at: str | None = None):
+    """The Table 1 rows a claim compares: ``models``' rows, the ODE-Net's at the paper's
+    tolerance (:func:`_odenet_row`) or at the tolerance of the ``odenet_at`` arm."""
+
+    def rows(tables: Tables, reference: Mapping[str, Any]) -> pd.DataFrame:
+        picked = []
+        for model in models:
+            if model != "odenet":
+                picked.append(tables.row(TABLE1, [*ERROR, "tol"], model=model))
+                continue
+            at = None if odenet_at is None else tables.row(TABLE1, ["tol"], model=odenet_at)
+            picked.append(_odenet_row(tables, reference, None if at is None else float(at["tol"])))
+        return pd.DataFrame(picked)
+
+    return rows
+
+
+def _table1_needs(*models: str, odenet_at: str | None = None):
+    """Table 1 claims compare trained networks, three seeds per arm."""
     return (
-        min_training(
-            TABLE1,
-            TRAINING_SHARE,
-            ("claims", claim_id, "paper_epochs"),
-            "epochs",
-            PAPER_BUDGET,
-            model=models,
-        ),  # fmt: skip
+        trained(compared_arms(*models, odenet_at=odenet_at)),
         min_seeds(TABLE1, model=models),
     )
 
@@ -72,9 +99,9 @@ def _odenet_row(tables: Tables, reference: Mapping[str, Any], tol: float | None 
     if tol is None:
         tol = float(reference_value(reference, "tolerances", "classification"))
         odenets = tables.rows(TABLE1, [*ERROR, "tol"], model="odenet")
-        trained = pd.to_numeric(odenets["tol"])
-        if not np.isclose(trained, tol).any():
-            tol = float(trained.min())
+        tols = pd.to_numeric(odenets["tol"])
+        if not np.isclose(tols, tol).any():
+            tol = float(tols.min())
     return tables.row(TABLE1, ERROR, model="odenet", tol=tol)
 
 
@@ -116,7 +143,7 @@ def _relative(diff: float, of: Summary, name: str) -> str:
         f"{_g(_paper_params(r, 'odenet') / _paper_params(r, 'resnet'), 2)}"
     ),
     tables=(TABLE1,),
-    needs=_table1_needs("odenet_matches_resnet", ("odenet", "resnet")),
+    needs=_table1_needs("odenet", "resnet"),
 )
 def _odenet_matches_resnet(tables: Tables, reference: Mapping[str, Any]) -> Finding:
     odenet = _odenet_row(tables, reference)
@@ -157,7 +184,7 @@ def _odenet_matches_resnet(tables: Tables, reference: Mapping[str, Any]) -> Find
     ),
     paper=lambda r: f"ODE-Net {_paper_error(r, 'odenet')}% vs RK-Net {_paper_error(r, 'rknet')}%",
     tables=(TABLE1,),
-    needs=_table1_needs("rknet_matches_odenet", ("odenet", "rknet")),
+    needs=_table1_needs("odenet", "rknet", odenet_at="rknet"),
 )
 def _rknet_matches_odenet(tables: Tables, reference: Mapping[str, Any]) -> Finding:
     rknet = tables.row(TABLE1, [*ERROR, "tol"], model="rknet")
@@ -189,7 +216,7 @@ def _rknet_matches_odenet(tables: Tables, reference: Mapping[str, Any]) -> Findi
     ),
     paper=_paper_text("stem_alone_matches_odenet"),
     tables=(TABLE1,),
-    needs=_table1_needs("stem_alone_matches_odenet", ("stem", "odenet")),
+    needs=_table1_needs("stem", "odenet"),
 )
 def _stem_alone_matches_odenet(tables: Tables, reference: Mapping[str, Any]) -> Finding:
     stem = tables.row(TABLE1, ERROR, model="stem")

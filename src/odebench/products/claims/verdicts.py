@@ -428,10 +428,13 @@ def evaluate(claim_id: str, tables: Tables, reference: Mapping[str, Any]) -> dic
     if unmet and not finding.unconditional:
         seeds_only = all(need.seeds for need, _ in unmet)
         measured = finding.evidence if seeds_only else _SEEDS_PHRASES.sub("", finding.evidence)
+        # Which way the measurement leans: the verdict the rule would give were the
+        # conditions met (a reader weighs an untested claim by it; it decides nothing).
+        leaning = "" if finding.verdict == UNTESTED else f" (the rule alone: {finding.verdict})"
         finding = Finding(
             finding.measured,
             UNTESTED,
-            f"untested: {'; '.join(why for _, why in unmet)}. As measured: {measured}",
+            f"untested: {'; '.join(why for _, why in unmet)}. As measured{leaning}: {measured}",
             finding.seeds_needed if seeds_only else None,
         )
     if finding.verdict not in VERDICTS:

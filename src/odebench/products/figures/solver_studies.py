@@ -54,10 +54,70 @@ def _palette(values) -> dict:
     return dict(zip(values, sns.color_palette("colorblind", len(values)), strict=True))
 
 
-def _log_err(mean, std) -> np.ndarray:
-    """Asymmetric error bars for a log axis: the lower bar stops short of zero."""
+def _test_tol_text(tol: float) -> str:
+    """A test-time tolerance as a point's label: 10⁻³ rather than 0.001."""
+    exponent = np.log10(tol)
+    return f"$10^{{{exponent:.0f}}}$" if np.isclose(exponent, round(exponent)) else f"{tol:g}"
+
+
+def _log_limits(mean, std) -> tuple[float, float] | None:
+    """Limits of a log axis that hold every mean + std, and every mean − std that is
+    positive, with a margin; None where nothing is positive."""
     mean, std = np.asarray(mean, dtype=float), _std(std)
-    return np.vstack([np.minimum(std, 0.95 * np.abs(mean)), std])
+    low = np.where(mean - std > 0, mean - std, mean)
+    low, high = low[np.isfinite(low) & (low > 0)], (mean + std)[np.isfinite(mean) & (mean > 0)]
+    if low.size == 0:
+        return None
+    return float(low.min()) / 2, float(high.max()) * 1.5
+
+
+def _log_errorbar(ax, x, y, xstd, ystd, edges, open_alpha=1.0, **kwargs):
+    """mean ± std on log axes, honestly: where mean − std ≤ 0 the bar has no lower end on
+    a log axis, so it runs dotted to the axes' edge and ends in a caret there, instead of
+    stopping at a made-up value above zero.
+
+    Arguments:
+        x, y: the means; xstd, ystd: their stds (empty: no bar).
+        edges: (left, bottom) the axes' lower limits, or None for an axis that is linear
+            (its bars are mean ± std as they are).
+        open_alpha: the dotted bars' alpha.
+        kwargs: for :meth:`~matplotlib.axes.Axes.errorbar`; its ``color`` colours the
+            dotted bars and carets.
+
+    Returns:
+        the errorbar container.
+    """
+    from matplotlib.markers import CARETDOWNBASE, CARETLEFTBASE
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    bars, opened = [], []
+    for mean, std, edge in ((x, _std(xstd), edges[0]), (y, _std(ystd), edges[1])):
+        is_open = (std >= mean) & (std > 0) if edge is not None else np.zeros(len(mean), bool)
+        bars.append(np.vstack([np.where(is_open, 0.0, std), std]))
+        opened.append(is_open)
+    container = ax.errorbar(x, y, xerr=bars[0], yerr=bars[1], **kwargs)
+    color = kwargs.get("color", "0.3")
+    style = {"colors": [color], "linestyles": ":", "linewidth": 0.9, "alpha": open_alpha}
+    caret = {"color": color, "linestyle": "", "markersize": 5, "clip_on": False,
+             "alpha": open_alpha, "zorder": kwargs.get("zorder", 2)}  # fmt: skip
+    if opened[0].any():
+        left = edges[0]
+        ax.hlines(y[opened[0]], left, x[opened[0]], **style)
+        ax.plot(np.full(opened[0].sum(), left), y[opened[0]], marker=CARETLEFTBASE, **caret)
+    if opened[1].any():
+        bottom = edges[1]
+        ax.vlines(x[opened[1]], bottom, y[opened[1]], **style)
+        ax.plot(x[opened[1]], np.full(opened[1].sum(), bottom), marker=CARETDOWNBASE, **caret)
+    return container
+
+
+def _open_bar_handle():
+    from matplotlib.lines import Line2D
+    from matplotlib.markers import CARETDOWNBASE
+
+    return Line2D([], [], color="0.3", linestyle=":", marker=CARETDOWNBASE, markersize=4,
+                  label="dotted to the axis edge: std ≥ mean\n"
+                  "(mean − std ≤ 0 lies off a log axis)")  # fmt: skip
 
 
 def _legend_outside(ax, handles=None, **kwargs) -> None:
@@ -125,46 +185,118 @@ def fig3a_nfe_vs_error(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     table = _joint_dopri5(t[registry.WORK_PRECISION.name])
     fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
     colors = _palette(table["train_tol"])
-    for (tol, backend), group in table.groupby(["train_tol", "backend"]):
+    limits = _log_limits(table["error"], table["error_std"])
+    if limits is not None:
+        ax.set_ylim(*limits)
+    bottom = limits[0] if limits is not None else None
+    opened = False
+    for i, ((tol, backend), group) in enumerate(table.groupby(["train_tol", "backend"])):
         # In sweep order, loose to tight: two tolerances can share an NFE.
         group = group.sort_values("tol_or_steps", ascending=False)
-        ax.errorbar(group["nfe_forward"], group["error"], xerr=_std(group["nfe_forward_std"]),
-                    yerr=_log_err(group["error"], group["error_std"]), color=colors[tol],
-                    marker="o", markersize=4, capsize=2,
-                    label=_line_label(tol, backend, table["backend"]))  # fmt: skip
+        _log_errorbar(ax, group["nfe_forward"], group["error"], group["nfe_forward_std"],
+                      group["error_std"], (None, bottom), color=colors[tol], marker="o",
+                      markersize=4, capsize=2,
+                      label=_line_label(tol, backend, table["backend"]))  # fmt: skip
+        opened |= bool((_std(group["error_std"]) >= group["error"].to_numpy(float)).any())
+        # Lines alternate sides so that labels of lines which meet do not overprint.
+        side = (-5, -3, "right", "top") if i % 2 == 0 else (5, 3, "left", "bottom")
+        for nfe, error, test_tol in zip(group["nfe_forward"], group["error"],
+                                        group["tol_or_steps"], strict=True):  # fmt: skip
+            ax.annotate(_test_tol_text(test_tol), (nfe, error), xytext=side[:2], ha=side[2],
+                        va=side[3], textcoords="offset points", fontsize=6.5,
+                        color=colors[tol])  # fmt: skip
     ax.set(xlabel="forward NFE (dopri5, test-time tolerance swept)",
            ylabel="relative error of the ODE block's output", yscale="log")  # fmt: skip
     _steps_axis(ax)
     ax.set_title(f"Fig. 3a of {PAPER}: forward NFE vs numerical error", fontsize=9)
-    _legend_outside(ax, title=f"{_seeds_text(table['n_seeds'])}\n(bars: NFE and error)"
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [_open_bar_handle()] if opened else []
+    _legend_outside(ax, handles, title=f"{_seeds_text(table['n_seeds'])}\n(bars: NFE and error;"
+                    f"\nlabels: test-time tolerance, rtol = atol)"
                     f"{_failed_text(table, 'solves')}")  # fmt: skip
     return fig
 
 
+#: The solvers' order in Figure 3b's panels and the work-precision diagram's colours: the
+#: paper's dopri5, the other adaptive solvers, then the fixed grids.
+SOLVER_ORDER = ("dopri5", "bosh3", "adaptive_heun", "rk4", "midpoint", "euler")
+
+
+def _solver_order(solvers) -> list[str]:
+    solvers = set(solvers)
+    return [s for s in SOLVER_ORDER if s in solvers] + sorted(solvers - set(SOLVER_ORDER))
+
+
+def _with_backend(table: pd.DataFrame) -> pd.DataFrame:
+    return table if "backend" in table else table.assign(backend=UNRECORDED_BACKEND)
+
+
+def _fit_text(fit) -> str:
+    """A fitted line as the claim reads it: slope, R², intercept against the largest time."""
+    text = f"{1e3 * fit['seconds_per_nfe']:.1f} ms/NFE, R² {fit['r2']:.3f}"
+    top = fit["seconds_per_nfe"] * fit.get("nfe_max", np.nan) + fit["intercept_seconds"]
+    if np.isfinite(top) and top > 0:
+        share = round(fit["intercept_seconds"] / top, 2) + 0.0  # + 0.0: no "-0%"
+        text += f", intercept {share:+.0%}"
+    return text
+
+
 def fig3b_time_vs_nfe(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
+    """One panel per solver: every line the claim ``time_proportional_to_nfe`` is judged on
+    (each solver and training tolerance with joint step-size control)."""
     plt, sns = _pyplot()
-    table = _joint_dopri5(t[registry.WORK_PRECISION.name])
-    fits = _joint_dopri5(t[registry.TIME_VS_NFE.name]).set_index(["train_tol", "backend"])
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
+    from matplotlib.lines import Line2D
+
+    table = joint_control(_with_backend(t[registry.WORK_PRECISION.name]))
+    fits = joint_control(_with_backend(t[registry.TIME_VS_NFE.name]))
+    # joint_control keeps one backend per training tolerance: (tol, solver) is a line.
+    fits = fits.drop_duplicates(["train_tol", "solver"]).set_index(["train_tol", "solver"])
+    solvers = _solver_order(table["solver"]) or ["dopri5"]
+    ncols = min(3, len(solvers))
+    nrows = -(-len(solvers) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols + 2.6, 2.9 * nrows + 0.5),
+                             layout="constrained", squeeze=False)  # fmt: skip
     colors = _palette(table["train_tol"])
-    for (tol, backend), group in table.groupby(["train_tol", "backend"]):
-        label = _line_label(tol, backend, table["backend"])
-        ax.errorbar(group["nfe_forward"], group["seconds"], xerr=_std(group["nfe_forward_std"]),
-                    yerr=_std(group["seconds_std"]), fmt="o", color=colors[tol], capsize=2,
-                    markersize=4, label=f"{label}: measured")  # fmt: skip
-        fit = fits.loc[(tol, backend)] if (tol, backend) in fits.index else None
-        if fit is None or not np.isfinite(fit["seconds_per_nfe"]):
-            continue  # one NFE value: no line to fit
-        x = np.linspace(0, group["nfe_forward"].max() * 1.05, 50)
-        ax.plot(x, fit["seconds_per_nfe"] * x + fit["intercept_seconds"], color=colors[tol],
-                linewidth=1, label=f"{label}: fit, {1e3 * fit['seconds_per_nfe']:.1f} "
-                f"ms/NFE, R² = {fit['r2']:.3f}")  # fmt: skip
-    ax.set(xlabel="forward NFE (dopri5)", ylabel="forward solve time of the block (s)")
-    ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
-    ax.set_title(f"Fig. 3b of {PAPER}: solve time vs forward NFE", fontsize=9)
-    _legend_outside(ax, title=f"points: {_seeds_text(table['n_seeds'])}\nlines: least squares "
-                    f"over every seed's solves{_failed_text(table, 'solves')}")  # fmt: skip
+    for ax, solver in zip(axes.flat, solvers, strict=False):
+        rows = table[table["solver"] == solver]
+        notes = []
+        for tol, group in rows.groupby("train_tol"):
+            ax.errorbar(group["nfe_forward"], group["seconds"],
+                        xerr=_std(group["nfe_forward_std"]), yerr=_std(group["seconds_std"]),
+                        fmt="o", color=colors[tol], capsize=1.5, markersize=3.5,
+                        elinewidth=0.8)  # fmt: skip
+            fit = fits.loc[(tol, solver)] if (tol, solver) in fits.index else None
+            if fit is None or not np.isfinite(fit["seconds_per_nfe"]):
+                notes.append((colors[tol], f"tol {tol:g}: one NFE value, no line"))
+                continue
+            x = np.linspace(0, max(group["nfe_forward"].max(), fit.get("nfe_max", 0)) * 1.05, 50)
+            ax.plot(x, fit["seconds_per_nfe"] * x + fit["intercept_seconds"], color=colors[tol],
+                    linewidth=1)  # fmt: skip
+            notes.append((colors[tol], f"tol {tol:g}: {_fit_text(fit)}"))
+        for i, (color, note) in enumerate(notes):
+            ax.text(0.03, 0.97 - 0.09 * i, note, transform=ax.transAxes, fontsize=6.5,
+                    color=color, va="top", ha="left")  # fmt: skip
+        kind = "tolerance swept" if (rows["kind"] == "tol").all() else "steps swept"
+        backends = ", ".join(sorted(set(rows["backend"])))
+        ax.set_title(f"{solver} ({kind}; {backends})", fontsize=8)
+        ax.set_xlim(left=0)
+        # Room above the data for the notes.
+        ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * (1 + 0.12 * len(notes)))
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(solvers) :]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("forward NFE", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("forward solve time of the block (s)", fontsize=8)
+    fig.suptitle(f"Fig. 3b of {PAPER}: solve time vs forward NFE, every solver's line that "
+                 "the claim reads (joint step-size control)", fontsize=9)  # fmt: skip
+    handles = [Line2D([], [], color=colors[tol], marker="o", markersize=3.5,
+                      label=_tol_label(tol)) for tol in colors]  # fmt: skip
+    title = (f"points: {_seeds_text(table['n_seeds'])}\nlines: least squares over every\n"
+             "seed's solves; intercept as a share of\nthe fitted time at the largest NFE"
+             f"{_failed_text(table, 'solves')}")  # fmt: skip
+    _legend_outside(axes[0, -1], handles, title=title)
     return fig
 
 
@@ -189,34 +321,38 @@ def fig3c_nfe_backward_vs_forward(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
         ax.errorbar(rows["nfe_forward"], rows["nfe_backward"], yerr=_std(rows["nfe_backward_std"]),
                     fmt="none", ecolor=color, elinewidth=0.8, capsize=2,
                     zorder=zorder)  # fmt: skip
-        face = color if filled else "white"
+        # Hollow markers have no face at all, so that what lies under them shows.
         ax.scatter(rows["nfe_forward"], rows["nfe_backward"], s=area, marker=marker,
-                   facecolor=face, edgecolor=edge or color, linewidth=1.4,
-                   alpha=0.55 if filled and edge is None else 1.0, zorder=zorder)  # fmt: skip
+                   facecolor=color if filled else "none", edgecolor=edge or color,
+                   linewidth=1.4, alpha=0.55 if filled and edge is None else 1.0,
+                   zorder=zorder)  # fmt: skip
 
-    arms = [  # (source, solver, adjoint) -> marker, largest area, filled, edge, legend
-        (("training", "dopri5", "full"), "o", 260, True, None,
+    # The three dopri5 probe arms solve the same images, so they share every forward NFE
+    # and often the backward NFE too: they nest, largest and hollow at the bottom, smallest
+    # and filled on top, so that each stays visible where they coincide.
+    arms = [  # (source, solver, adjoint) -> marker, largest area, filled, edge, z, legend
+        (("training", "dopri5", "full"), "o", 260, True, None, 2,
          "training steps: batch, dopri5, full adjoint (area ∝ steps)"),
-        (("probe", "dopri5", "full"), "s", 120, False, None,
+        (("probe", "dopri5", "full"), "s", 260, False, None, 3,
          "one image, final weights: dopri5, full adjoint (area ∝ images)"),
-        (("probe", "dopri5+seminorm", "full"), "v", 120, False, None,
+        (("probe", "dopri5+seminorm", "full"), "v", 75, False, None, 4,
          "one image, final weights: dopri5, full adjoint, seminorm (area ∝ images)"),
-        (("probe", "dopri5", "state"), "^", 40, True, "black",
-         "one image, final weights: dopri5, state adjoint"),
-        (("probe", "lsoda", "state"), "D", 120, False, None,
+        (("probe", "dopri5", "state"), "^", 10, True, "black", 5,
+         "one image, final weights: dopri5, state adjoint (area ∝ images)"),
+        (("probe", "lsoda", "state"), "D", 120, False, None, 3,
          "one image, final weights: scipy LSODA, state adjoint (area ∝ images)"),
     ]  # fmt: skip
     handles = []
-    for (source, solver, adjoint), marker, size_max, filled, edge, label in arms:
+    for (source, solver, adjoint), marker, size_max, filled, edge, zorder, label in arms:
         rows = table[(table["source"] == source) & (table["solver"] == solver)
                      & (table["adjoint"] == adjoint)]  # fmt: skip
         if rows.empty:
             continue
         for tol, group in rows.groupby("train_tol"):
-            zorder = 3 if source == "probe" else 2
             points(group, colors[tol], marker, size_max, filled, edge, zorder)
-        handles.append(Line2D([], [], linestyle="", marker=marker, markersize=7, label=label,
-                              markerfacecolor="0.5" if filled else "white",
+        handles.append(Line2D([], [], linestyle="", marker=marker, label=label,
+                              markersize=np.sqrt(12 + size_max) * 0.6,
+                              markerfacecolor="0.5" if filled else "none",
                               markeredgecolor=edge or "0.3", markeredgewidth=1.4))  # fmt: skip
     handles += [Patch(color=colors[tol], label=_tol_label(tol)) for tol in colors]
     handles += [
@@ -283,26 +419,31 @@ def memory_scaling(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     for ax in axes:
         ax.set_xticks(depths)
         ax.set_xlabel("depth: rk4 steps (NFE = 4 × steps) or residual blocks L")
-    axes[0].set(ylabel="activation memory (MiB saved for backward)", yscale="log",
+    # Linear axes, the activation panel from zero: growth linear in depth reads as a
+    # straight line and constant memory as a flat one (a log axis bends both).
+    axes[0].set(ylabel="activation memory (MiB saved for backward)", ylim=(0, None),
                 title="bytes saved for backward, one training step (block + head)")  # fmt: skip
     axes[1].set(ylabel="peak RSS of the process (MiB)",
                 title="peak RSS, one fresh process per point")  # fmt: skip
     for ax in axes:
+        ax.set_xlim(left=0)
         ax.title.set_fontsize(8)
     fig.suptitle(f"Activation memory vs depth: not in the paper (Table 1's memory column of "
-                 f"{PAPER}, measured once per point)", fontsize=9)  # fmt: skip
+                 f"{PAPER}, measured once per point; linear axes)", fontsize=9)  # fmt: skip
     _legend_outside(axes[1], title="Table 1's memory column")
     return fig
 
 
-def _backend_markers(backends) -> dict[str, tuple[str, bool]]:
-    """Backend -> (marker, filled): filled for torchdiffeq's joint step-size control, hollow
-    for per-sample control (torchode); one shape per backend."""
+def _backend_styles(backends) -> dict[str, tuple[str, bool, str]]:
+    """Backend -> (marker, filled, line style): filled and solid for torchdiffeq's joint
+    step-size control, hollow and dashed for per-sample control (torchode); one shape per
+    backend."""
     shapes = ["o", "^", "s", "D", "v"]
     return {
-        backend: (shapes[i % len(shapes)], backend in JOINT_BACKENDS)
+        backend: (shapes[i % len(shapes)], backend in JOINT_BACKENDS,
+                  "-" if backend in JOINT_BACKENDS else "--")
         for i, backend in enumerate(sorted(set(backends)))
-    }
+    }  # fmt: skip
 
 
 def _backend_label(backend: str) -> str:
@@ -311,55 +452,85 @@ def _backend_label(backend: str) -> str:
     return f"{backend}: a step size per sample"
 
 
+def _no_bars_text(std) -> str:
+    """Why the test-error panel has no bars, with the std it leaves out."""
+    std = _std(std)
+    std = std[std > 0]
+    if std.size == 0:
+        return "no bars: no std over seeds"
+    low, high = std.min(), std.max()
+    spread = f"{low:.2g}" if np.isclose(low, high) else f"{low:.2g}–{high:.2g}"
+    return f"no bars: std over seeds {spread}\npercentage points (in the table)"
+
+
 def work_precision(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
+    """A row of three panels per training tolerance, so that a panel holds one network's
+    solvers (one line per solver and backend) rather than every network's."""
     plt, sns = _pyplot()
     from matplotlib.lines import Line2D
 
-    table = t[registry.WORK_PRECISION.name]
-    if "backend" not in table:
-        table = table.assign(backend=UNRECORDED_BACKEND)
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), layout="constrained")
-    colors = _palette(table["solver"])
-    tols = sorted(table["train_tol"].unique())
-    styles = dict(zip(tols, ["-", "--", ":", "-."], strict=False))
-    markers = _backend_markers(table["backend"])
-    for (solver, tol, backend), group in table.groupby(["solver", "train_tol", "backend"]):
+    table = _with_backend(t[registry.WORK_PRECISION.name])
+    tols = sorted(table["train_tol"].unique()) or [np.nan]
+    fig, axes = plt.subplots(len(tols), 3, figsize=(17, 0.6 + 3.9 * len(tols)),
+                             layout="constrained", sharex="col", sharey="col",
+                             squeeze=False)  # fmt: skip
+    order = _solver_order(table["solver"])
+    colors = dict(zip(order, sns.color_palette("colorblind", len(order)), strict=True))
+    styles = _backend_styles(table["backend"])
+    # Limits over every row (the columns share them), so open bars end at the axes' edge.
+    seconds = _log_limits(table["seconds"], table["seconds_std"])
+    nfe = _log_limits(table["nfe_forward"], table["nfe_forward_std"])
+    error = _log_limits(table["error"], table["error_std"])
+    edges = [(lim[0] if lim is not None else None) for lim in (seconds, nfe, error)]
+    for column, (x, y) in enumerate(((seconds, error), (nfe, error), (nfe, None))):
+        for lim, setter in ((x, axes[0, column].set_xlim), (y, axes[0, column].set_ylim)):
+            if lim is not None:
+                setter(*lim)
+    opened = False
+    for (tol, solver, backend), group in table.groupby(["train_tol", "solver", "backend"]):
+        row = axes[tols.index(tol)]
         group = group.sort_values("nfe_forward")
-        marker, filled = markers[backend]
-        kw = {"color": colors[solver], "linestyle": styles.get(tol, "-"), "marker": marker,
-              "markersize": 3 if filled else 4.5, "capsize": 1.5, "elinewidth": 0.7,
-              "markerfacecolor": colors[solver] if filled else "white"}  # fmt: skip
-        nfe_err = _log_err(group["nfe_forward"], group["nfe_forward_std"])
-        error_err = _log_err(group["error"], group["error_std"])
-        time_err = _log_err(group["seconds"], group["seconds_std"])
-        axes[0].errorbar(group["seconds"], group["error"], xerr=time_err, yerr=error_err, **kw)
-        axes[1].errorbar(group["nfe_forward"], group["error"], xerr=nfe_err, yerr=error_err, **kw)
-        # Seeds differ by about a percent on the probe images, more than solvers do:
-        # faint bars keep the lines readable.
-        # An error rate is never negative: the lower bar stops at zero.
-        test_std = _std(group["test_error_pct_std"])
-        test_err = np.vstack([np.minimum(test_std, group["test_error_pct"]), test_std])
-        bars = axes[2].errorbar(group["nfe_forward"], group["test_error_pct"], xerr=nfe_err,
-                                yerr=test_err, **kw)  # fmt: skip
-        for artist in (*bars.lines[1], *bars.lines[2]):  # caps and bars
-            artist.set_alpha(0.3)
-    axes[0].set(xlabel="forward solve time of the block (s)",
-                ylabel="relative error of the block output", xscale="log", yscale="log",
-                title="error vs time")  # fmt: skip
-    axes[1].set(xlabel="forward NFE", ylabel="relative error of the block output",
-                xscale="log", yscale="log", title="error vs NFE")  # fmt: skip
-    axes[2].set(xlabel="forward NFE", ylabel="test error (%) on the probe images",
-                xscale="log", title="test error vs NFE")  # fmt: skip
+        marker, filled, linestyle = styles[backend]
+        line = {"color": colors[solver], "linestyle": linestyle, "marker": marker,
+                "markersize": 3 if filled else 4.5, "linewidth": 1.1,
+                "markerfacecolor": colors[solver] if filled else "white"}  # fmt: skip
+        kw = line | {"capsize": 1.5, "elinewidth": 0.7}
+        # Faint bars: they say how far the seeds spread without hiding the lines.
+        for ax, xcol, left in ((row[0], "seconds", edges[0]), (row[1], "nfe_forward", edges[1])):
+            bars = _log_errorbar(ax, group[xcol], group["error"], group[f"{xcol}_std"],
+                                 group["error_std"], (left, edges[2]), open_alpha=0.5,
+                                 **kw)  # fmt: skip
+            for artist in (*bars.lines[1], *bars.lines[2]):  # caps and bars
+                artist.set_alpha(0.35)
+        opened |= bool((_std(group["error_std"]) >= group["error"].to_numpy(float)).any())
+        # The test error's std over seeds is the spread between the seeds' networks, about
+        # as wide for every solver and wider than most gaps between solvers on one network:
+        # bars here hide the lines, so the panel states the std's range instead.
+        row[2].plot(group["nfe_forward"], group["test_error_pct"], **line)
+    for row, tol in zip(axes, tols, strict=True):
+        trained = f"{_tol_label(tol)}: " if np.isfinite(tol) else ""
+        rows = table[table["train_tol"] == tol]
+        row[0].set(ylabel="relative error of the block output", xscale="log", yscale="log",
+                   title=f"{trained}error vs time")  # fmt: skip
+        row[1].set(xscale="log", yscale="log", title=f"{trained}error vs NFE")
+        row[2].set(ylabel="test error (%) on the probe images", xscale="log",
+                   title=f"{trained}test error vs NFE")  # fmt: skip
+        row[2].text(0.98, 0.97, _no_bars_text(rows["test_error_pct_std"]), fontsize=6.5,
+                    transform=row[2].transAxes, color="0.35", ha="right", va="top")  # fmt: skip
+        for ax in row:
+            ax.title.set_fontsize(8)
+    axes[-1, 0].set_xlabel("forward solve time of the block (s)")
+    axes[-1, 1].set_xlabel("forward NFE")
+    axes[-1, 2].set_xlabel("forward NFE")
     handles = [Line2D([], [], color=colors[s], marker="o", markersize=3, label=s) for s in colors]
-    handles += [Line2D([], [], color="0.3", linestyle=styles.get(tol, "-"),
-                       label=_tol_label(tol)) for tol in tols]  # fmt: skip
-    handles += [Line2D([], [], color="0.3", linestyle="", marker=marker,
+    handles += [Line2D([], [], color="0.3", linestyle=linestyle, marker=marker,
                        markersize=3 if filled else 4.5,
                        markerfacecolor="0.3" if filled else "white",
                        label=_backend_label(backend))
-                for backend, (marker, filled) in markers.items()]  # fmt: skip
-    _legend_outside(axes[2], handles, title=f"solver (colour), ODE-Net (line), backend "
-                    f"(marker)\n{_seeds_text(table['n_seeds'])}"
+                for backend, (marker, filled, linestyle) in styles.items()]  # fmt: skip
+    handles += [_open_bar_handle()] if opened else []
+    _legend_outside(axes[0, 2], handles, title=f"solver (colour), backend (marker, line)\n"
+                    f"{_seeds_text(table['n_seeds'])}"
                     f"{_failed_text(table, 'solves')}")  # fmt: skip
     fig.suptitle("Work-precision diagram of the trained ODE-Nets' block: not in the paper "
                  f"(every test-time solver, extending {PAPER}'s trade of precision for speed)",
