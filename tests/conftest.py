@@ -107,6 +107,7 @@ def trained_odenet(tiny_mnist, tmp_path_factory) -> Path:
 #: A small probe: two tolerances of dopri5, one other adaptive and two fixed-grid cases.
 PROBE_SPEC = {
     "images": 16,
+    "tradeoff_images": None,  # all 48 test images, in batches of 16
     "reference_tol": 1e-7,
     "adaptive": {"dopri5": [1e-1, 1e-4], "bosh3": [1e-2]},
     "fixed_steps": {"rk4": [2], "euler": [1, 4]},

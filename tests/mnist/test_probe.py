@@ -133,6 +133,29 @@ def test_probe_writes_one_sweep_row_per_case_with_counted_nfe(probed, trained_od
     assert json.loads((out / paths.CONFIG_JSON).read_text()) == probe_run(trained_odenet)
 
 
+def test_probe_classifies_the_whole_test_set_at_dopri5s_tightest_and_loosest_tolerance(probed):
+    out, _ = probed
+    sweep = pd.read_csv(out / paths.SWEEP_CSV)
+    whole = sweep.dropna(subset=["all_test_error_pct"])
+    # The first backend's dopri5 at 1e-1 and 1e-4, on all 48 test images of the fixture.
+    assert sorted(zip(whole["solver"], whole["backend"], whole["tol_or_steps"], strict=True)) == [
+        ("dopri5", "lean", 1e-4), ("dopri5", "lean", 1e-1)]  # fmt: skip
+    assert (whole["all_images"] == 48).all()
+    assert whole["all_test_error_pct"].between(0, 100).all()
+    # Joint step control: the batch's NFE is dopri5's 2 + 6k, so looser takes no more.
+    nfe = whole.set_index("tol_or_steps")["all_nfe_forward"]
+    assert 0 < nfe[1e-1] <= nfe[1e-4]
+
+
+def test_a_probe_config_from_before_the_whole_test_set_counts_only_its_images(
+    trained_odenet, tmp_path
+):
+    spec = {k: v for k, v in SPEC.items() if k != "tradeoff_images"}
+    probing.probe(probe_run(trained_odenet, spec), tmp_path)
+    sweep = pd.read_csv(tmp_path / paths.SWEEP_CSV)
+    assert set(sweep["all_images"].dropna()) == {16}
+
+
 @pytest.mark.parametrize("backend", ["lean", "torchode"])
 def test_probe_error_falls_as_the_test_time_tolerance_tightens(probed, backend):
     sweep = pd.read_csv(probed[0] / paths.SWEEP_CSV)

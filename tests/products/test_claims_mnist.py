@@ -418,6 +418,28 @@ def test_test_time_errors_carry_a_binomial_interval_on_the_probe_images(
     )
 
 
+def test_test_time_errors_are_counted_on_the_whole_test_set_where_the_probes_classified_it(
+    tmp_path, reference, write, decide
+):
+    rows = [dict(r, n_images=500) for r in work_precision(-3, loose_error_pct=1.0)]
+    for r in rows:
+        ends = r["tol_or_steps"] in (1e-6, 1e-1)
+        loose = r["tol_or_steps"] == 1e-1
+        r |= {"all_images": 10_000 if ends else None, "all_nfe_forward": r["nfe_forward"] + 1
+              if ends else None, "all_test_error_pct": (0.66 if loose else 0.6) if ends else None}  # fmt: skip
+    write(tmp_path, "work_precision.csv", rows)
+    write(tmp_path, "table1_mnist.csv", table1(odenet=(0.6, 0.05)))
+    row = decide("test_time_tolerance_tradeoff", tmp_path, reference)
+    assert row["verdict"] == REPRODUCED
+    # 60 and 66 wrong of 10,000: the intervals a 500-image probe could not give.
+    assert (
+        "NFE 81 → 15, test error 0.6% → 0.66% (binomial 95% [0.458, 0.772]% →" in (row["measured"])
+    )
+    assert "On all 10000 test images (one image = 0.01 pp" in row["evidence"]
+    assert "Table 1 gives" not in row["evidence"]  # no probe subset to explain
+    assert row["sensitivity"].endswith("(margin 0.5 pp = 50 of 10000 images)")
+
+
 def test_test_time_images_are_read_from_the_probes_beside_the_tables(
     tmp_path, reference, write, decide
 ):

@@ -9,6 +9,10 @@ A probe loads the weights of one finished MNIST run (``model.pt`` beside its
   the ODE block's solve, the numerical error of its output against a float64
   dopri5 reference solve at a much tighter tolerance, and the test error of the
   whole network with that solve (Fig. 3a, 3b and the work-precision diagram).
+  dopri5's tightest and loosest tolerances (first backend) also classify the first
+  ``tradeoff_images`` test images, all 10,000 by default, in batches of ``images``:
+  their ``all_*`` columns, the test error that loosening the tolerance costs, on a
+  test set large enough to tell (:meth:`Probe.tradeoff`).
   Beside torchdiffeq's joint step-size control (one step size and one error norm
   for the whole batch; backends ``torchdiffeq`` and ``lean``), ``torchode`` controls
   each sample's step on its own, the minibatching limitation made measurable.
@@ -78,8 +82,10 @@ RUN_KEYS = ("family", "budget", "arm", "seed", "train_dir", "device")
 
 SWEEP_FIELDS = (
     "solver", "backend", "kind", "tol_or_steps", "status", "nfe_forward", "error", "seconds",
-    "test_error_pct",
+    "test_error_pct", "all_images", "all_nfe_forward", "all_test_error_pct",
 )  # fmt: skip
+#: The test-time solver whose tightest and loosest tolerances classify the whole test set.
+TRADEOFF_SOLVER = "dopri5"
 REVERSIBILITY_FIELDS = (
     "tol", "reconstruction_error", "grad_rel_error", "nfe_forward", "nfe_reverse",
     "nfe_backward_adjoint",
@@ -256,6 +262,39 @@ class Probe:
             )  # fmt: skip
         return rows
 
+    def tradeoff(self, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> dict[float, dict]:
+        """dopri5 (first sweep backend) at its tightest and loosest sweep tolerance on all of
+        ``x``, in batches of ``batch_size``: images, mean forward NFE per batch, test error.
+
+        Where the sweep's images (a few hundred, one image = 0.2 pp at 500) cannot tell a
+        rise of a fraction of a point, the whole test set can. A tolerance whose solve
+        exhausts the step budget is left out.
+        """
+        tols = [float(t) for t in self.spec["adaptive"].get(TRADEOFF_SOLVER, [])]
+        backend = sweep_backends(self.spec)[0]
+        results = {}
+        for tol in sorted({min(tols), max(tols)}) if tols else []:
+            wrong, nfes = 0, []
+            try:
+                with torch.no_grad():
+                    for start in range(0, len(x), batch_size):
+                        self.block.nfe = 0
+                        h = self.stem(x[start : start + batch_size])
+                        z = self.solve(h, TRADEOFF_SOLVER, tol, backend=backend)
+                        nfes.append(self.block.nfe)
+                        wrong += int(
+                            (self.head(z).argmax(1) != y[start : start + batch_size]).sum()
+                        )
+            except StepBudgetExceeded:
+                log.info("tradeoff: dopri5 at tol %g exhausted its step budget", tol)
+                continue
+            results[tol] = {"all_images": len(x), "all_nfe_forward": sum(nfes) / len(nfes),
+                            "all_test_error_pct": 100.0 * wrong / len(x)}  # fmt: skip
+            log.info("tradeoff: dopri5 (%s) tol %g on %d test images: nfe %.1f, test error %.2f%%",
+                     backend, tol, len(x), results[tol]["all_nfe_forward"],
+                     results[tol]["all_test_error_pct"])  # fmt: skip
+        return results
+
     def reversibility(self, x: torch.Tensor, y: torch.Tensor) -> list[dict[str, Any]]:
         with torch.no_grad():
             h0 = self.stem(x)
@@ -339,6 +378,13 @@ def probe(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
     probe_ = Probe(model, spec)
     log.info("probing %s (trained at tol %g) on %d test images", train_dir, trained["tol"], n)
     sweep = probe_.sweep(x_test, y_test)
+    every = spec.get("tradeoff_images", n)  # a config from before the key: the probe's images
+    every = len(data["y_test"]) if every is None else int(every)
+    tradeoff = probe_.tradeoff(data["x_test"][:every], data["y_test"][:every], n)
+    first = sweep_backends(spec)[0]
+    for row in sweep:
+        if (row["solver"], row["backend"], row["kind"]) == (TRADEOFF_SOLVER, first, "tol"):
+            row.update(tradeoff.get(float(row["tol_or_steps"]), {}))
     reversibility = probe_.reversibility(x_test[:m], y_test[:m])
     backward = probe_.backward_nfe(data["x_train"][:k], data["y_train"][:k], float(trained["tol"]))
     artifacts.write_records(envelope.out_dir / paths.SWEEP_CSV, SWEEP_FIELDS, sweep)

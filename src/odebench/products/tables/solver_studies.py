@@ -115,12 +115,24 @@ def over_seeds(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -
 CASE_KEYS = ["train_tol", "solver", "backend", "kind", "tol_or_steps"]
 
 
+#: The sweep's columns for dopri5's tightest and loosest tolerances on the whole test set
+#: (:meth:`odebench.mnist.probe.Probe.tradeoff`); empty in other rows and older probes.
+WHOLE_TEST_SET = ("all_images", "all_nfe_forward", "all_test_error_pct")
+
+
 def work_precision(probe_dirs: Sequence[Path]) -> pd.DataFrame:
     """Error, time, NFE and test error per test-time solver setting and backend (failed
-    cases counted). ``seconds`` is the mean over seeds of single solves (one per probe)."""
+    cases counted). ``seconds`` is the mean over seeds of single solves (one per probe).
+    The whole test set's NFE and test error (:data:`WHOLE_TEST_SET`) where the probes
+    measured them, with the fewest images any seed's probe classified."""
     sweep = _read_sweeps(probe_dirs)
-    completed = sweep[sweep["status"] == COMPLETED]
-    table = over_seeds(completed, CASE_KEYS, ["nfe_forward", "error", "seconds", "test_error_pct"])
+    completed = sweep[sweep["status"] == COMPLETED].copy()
+    whole = all(column in completed for column in WHOLE_TEST_SET)  # probes from before: none
+    metrics = ["nfe_forward", "error", "seconds", "test_error_pct"]
+    table = over_seeds(completed, CASE_KEYS, metrics + (list(WHOLE_TEST_SET[1:]) if whole else []))
+    if whole:
+        images = completed.groupby(CASE_KEYS, sort=True, dropna=False)[WHOLE_TEST_SET[0]].min()
+        table[WHOLE_TEST_SET[0]] = images.to_numpy()
     failed = sweep[sweep["status"] != COMPLETED]
     counts = failed.groupby(CASE_KEYS).size()
     table["n_failed"] = [
