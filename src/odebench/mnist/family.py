@@ -151,6 +151,7 @@ OTHER_RULES = {"mnist_data": TABLE1, "memory_scaling": SOLVER_STUDIES}
 _METRICS = paths.METRICS_JSON
 _TABLES = "odebench.products.tables"
 _STUDIES = "odebench.products.figures.solver_studies"
+_COSTS = "odebench.products.figures.solver_costs"
 
 TABLE1 = Table(
     "table1_mnist", "mnist", f"{_TABLES}.mnist:build", "Table 1: MNIST",
@@ -293,7 +294,7 @@ FIGURES = (
         "schedule.",
     ),
     Figure(
-        "memory_scaling", "solver_studies", f"{_STUDIES}:memory_scaling",
+        "memory_scaling", "solver_studies", f"{_COSTS}:memory_scaling",
         "Activation memory against depth",
         "The memory column of Table 1 (O(1) adjoint, O(L~) direct backprop, O(L) ResNet),\n"
         "measured: bytes saved for backward in one training step of the depth-dependent\n"
@@ -308,7 +309,7 @@ FIGURES = (
         "fixed-step solver (the paper states complexities, not measurements).",
     ),
     Figure(
-        "work_precision", "solver_studies", f"{_STUDIES}:work_precision",
+        "work_precision", "solver_studies", f"{_COSTS}:work_precision",
         "Work-precision diagram",
         "Work-precision diagram of a trained ODE-Net's ODE block: numerical error\n"
         "against forward solve time and against NFE, and test error against NFE, for\n"

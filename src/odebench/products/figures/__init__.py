@@ -7,8 +7,9 @@ draws and saves it with :func:`~odebench.products.figures.style.save`. matplotli
 seaborn are imported when a figure is drawn, not with these modules.
 
 The builders sit in one module per experiment family, as the tables do:
-:mod:`~odebench.products.figures.solver_studies` (Figure 3a-d, ``memory_scaling``,
-``work_precision``), :mod:`~odebench.products.figures.spirals` (Figure 8) and
+:mod:`~odebench.products.figures.solver_studies` (Figure 3a-d),
+:mod:`~odebench.products.figures.solver_costs` (``memory_scaling``, ``work_precision``),
+:mod:`~odebench.products.figures.spirals` (Figure 8) and
 :mod:`~odebench.products.figures.cnf` (Figures 4 and 5); Table 1 has no figure. What they
 share (pyplot and its theme, saving, the seeds and failures texts, the empty panel) is in
 :mod:`~odebench.products.figures.style`.
