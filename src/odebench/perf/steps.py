@@ -47,11 +47,11 @@ def time_steps(run: dict, paths: Sequence[str], steps: int, warmup: int = 1) -> 
     }
     first = next(iter(trainers.values()))
     generator = torch.Generator().manual_seed(0)
+    crop = int(run.get("crop_padding", CROP_PADDING))
     seconds: dict[str, list[float]] = {name: [] for name in paths}
     nfes: dict[str, list[tuple[int, int]]] = {name: [] for name in paths}
     for step in range(warmup + steps):
         idx = torch.randint(0, len(first.x_train), (run["batch_size"],), generator=generator)
-        crop = int(run.get("crop_padding", CROP_PADDING))
         batch = random_crop(first.x_train[idx], crop, generator), first.y_train[idx]
         for name in paths if step % 2 == 0 else paths[::-1]:
             trainer = trainers[name]
