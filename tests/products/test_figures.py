@@ -19,8 +19,7 @@ NAN = float("nan")
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield
-    plt, _ = style._pyplot()
-    plt.close("all")
+    style._pyplot().close("all")
 
 
 def draw(name: str, tables: dict[str, pd.DataFrame], tmp_path):
@@ -32,6 +31,24 @@ def draw(name: str, tables: dict[str, pd.DataFrame], tmp_path):
     style.save(fig, tmp_path / f"{name}.png")
     assert (tmp_path / f"{name}.png").stat().st_size > 1000
     return fig
+
+
+def test_the_theme_is_seaborns_paper_whitegrid_without_importing_seaborn():
+    sns = pytest.importorskip("seaborn")  # not a dependency; where it is installed
+    import matplotlib
+
+    with matplotlib.rc_context():
+        sns.set_theme(context="paper", style="whitegrid")
+        theirs = {key: matplotlib.rcParams[key] for key in style.THEME}
+        cycle = [matplotlib.colors.to_hex(c) for c in matplotlib.rcParams["axes.prop_cycle"]
+                 .by_key()["color"]]  # fmt: skip
+        colorblind = sns.color_palette("colorblind", 12)
+    with matplotlib.rc_context(style.THEME):
+        ours = {key: matplotlib.rcParams[key] for key in style.THEME}
+    for key, value in theirs.items():
+        assert ours[key] == (pytest.approx(value) if isinstance(value, float) else value), key
+    assert cycle == list(style.DEEP)
+    assert style.palette(12) == pytest.approx([tuple(c) for c in colorblind])
 
 
 def images(fig) -> int:

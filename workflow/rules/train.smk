@@ -24,6 +24,7 @@ for family in PLAN.run_families():
         conda:
             "../../environment.yml"
         threads: PLAN.threads(family.name)
+        priority: family.priority
         resources:
             mem_mb=family.mem_mb,
             runtime=PLAN.runtime_min(family.name),

@@ -56,6 +56,10 @@ class RunFamily:
         runtime_min: a generous wall-time request of one job in minutes, for clusters
             (default 30).
         mem_mb: the job's memory request.
+        priority: Snakemake's priority of its jobs (higher starts first among the jobs
+            ready to run). The families on the DAG's longest chain (MNIST training, then
+            the probes that Figure 3 waits for) start before the short jobs, which fill
+            the cores beside them instead of leaving that chain for the end.
         fixed_arm: the one arm of a family that has no arm wildcard (``study``).
     """
 
@@ -74,6 +78,7 @@ class RunFamily:
     on_device: bool = False
     runtime_min: Callable[[Resolved], int] = field(default=lambda resolved: 30)
     mem_mb: int = 2000
+    priority: int = 0
     fixed_arm: str | None = None
 
     def seeds(self, resolved: Resolved) -> list[int]:

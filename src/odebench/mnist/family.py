@@ -111,6 +111,7 @@ MNIST = RunFamily(
     on_device=True,
     runtime_min=lambda resolved: 10 + 15 * resolved["mnist"]["epochs"],
     mem_mb=4000,
+    priority=1,
 )
 
 PROBE = RunFamily(
@@ -130,6 +131,7 @@ PROBE = RunFamily(
         "metrics": paths.METRICS_JSON,
     },  # fmt: skip
     log=paths.PROBE_LOG,
+    priority=2,  # each probe as soon as its ODE-Net has trained
     inputs=lambda resolved: {
         "metrics": str(
             paths.run_dir(resolved["budget"], "mnist", "{arm}", "{seed}") / paths.METRICS_JSON

@@ -3,8 +3,9 @@
 A figure builder is called ``builder(tables)`` with the tables it reads (data frames keyed
 by product name, as declared in :mod:`odebench.products.registry`, which names it as
 ``"module:function"``) and returns a matplotlib figure; :mod:`odebench.products.build`
-draws and saves it with :func:`~odebench.products.figures.style.save`. matplotlib and
-seaborn are imported when a figure is drawn, not with these modules.
+draws and saves it with :func:`~odebench.products.figures.style.save`. matplotlib is
+imported when a figure is drawn, not with these modules; its theme is seaborn's, written
+out in :mod:`~odebench.products.figures.style` (seaborn itself is not imported).
 
 The builders sit in one module per experiment family, as the tables do:
 :mod:`~odebench.products.figures.solver_studies` (Figure 3a-d),

@@ -16,6 +16,7 @@ from odebench.products.figures.style import (
     _pyplot,
     _seeds_text,
     _std,
+    palette,
 )
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def _small_ticks(ax) -> None:
 
 
 def fig4_density_matching(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    plt, sns = _pyplot()
+    plt = _pyplot()
     from matplotlib.colors import Normalize
 
     grids, kl = t[registry.FIG4_DENSITIES.name], t[registry.CNF_DENSITY_MATCHING.name]
@@ -74,7 +75,7 @@ def fig4_density_matching(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     fig, axes = plt.subplots(len(targets), n_images + 1, squeeze=False, layout="constrained",
                              figsize=(1.9 * n_images + 4.2, 2.25 * len(targets) + 0.6),
                              width_ratios=[1] * n_images + [1.9])  # fmt: skip
-    colors = {"nf": sns.color_palette("colorblind")[0], "cnf": sns.color_palette("colorblind")[1]}
+    colors = {"nf": palette()[0], "cnf": palette()[1]}
     names = {"nf": "planar NF, K layers", "cnf": "planar CNF, M units"}
     cmap = _cmap(plt)
     capacities = sorted(set(kl["capacity"].dropna()) | set(arms["capacity"]))
@@ -164,7 +165,7 @@ def _window(points: pd.DataFrame, grid: tuple[float, float, float, float]) -> tu
 
 
 def fig5_max_likelihood(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    plt, sns = _pyplot()
+    plt = _pyplot()
     from matplotlib.colors import LogNorm
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
@@ -183,8 +184,8 @@ def fig5_max_likelihood(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
                              figsize=(1.75 * len(fractions) + 1.2,
                                       1.8 * 2 * len(keys) + 0.8))  # fmt: skip
     cmap = _cmap(plt)
-    palette = sns.color_palette("colorblind")
-    colors = {"cnf": palette[1], "nf": palette[0]}
+    colorblind = palette()
+    colors = {"cnf": colorblind[1], "nf": colorblind[0]}
     names = {"cnf": "CNF", "nf": "NF"}
     for k, (dataset, model) in enumerate(keys):
         rows = flows[(flows["dataset"] == dataset) & (flows["model"] == model)]
@@ -195,6 +196,12 @@ def fig5_max_likelihood(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
         vmax = float(positive.max()) if len(positive) else 1.0
         norm = LogNorm(vmin=vmax * 1e-3, vmax=vmax)
         label = f"{dataset.replace('_', ' ')}, {names.get(model, model.upper())}"
+        # One window for the row's sample panels, so that they compare at a glance.
+        sample_rows = rows[rows["kind"] == "sample"]
+        row_data = data[data["dataset"] == dataset]
+        if len(sample_rows):
+            xlim, ylim = _window(pd.concat([sample_rows, row_data]), grid)
+            outside = (xlim[1] - xlim[0]) > (grid[1] - grid[0]) * 1.1
         image = None
         for j, fraction in enumerate(fractions):
             at = rows[rows["fraction"] == fraction]
@@ -215,12 +222,10 @@ def fig5_max_likelihood(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
                 _no_data(bottom, "no samples")
             else:
                 sampled = data[data["dataset"] == dataset] if fraction == 1 else data.iloc[:0]
-                xlim, ylim = _window(pd.concat([samples, sampled]), grid)
                 if len(sampled):
                     bottom.scatter(sampled["x"], sampled["y"], s=1, color="0.3", alpha=0.3)
                 bottom.scatter(samples["x"], samples["y"], s=1.2, alpha=0.5,
-                               color=colors.get(model, palette[2]), rasterized=True)  # fmt: skip
-                outside = (xlim[1] - xlim[0]) > (grid[1] - grid[0]) * 1.1
+                               color=colors.get(model, colorblind[2]), rasterized=True)  # fmt: skip
                 if outside:  # the samples leave the density's window: show where it is
                     bottom.add_patch(Rectangle((grid[0], grid[2]), grid[1] - grid[0],
                                                grid[3] - grid[2], fill=False, color="0.2",
@@ -229,6 +234,8 @@ def fig5_max_likelihood(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
                 bottom.set_aspect("equal")
             for ax in (top, bottom):
                 _small_ticks(ax)
+                if j > 0:  # the row shares its window: its values once, on the left
+                    ax.tick_params(labelleft=False)
             if j == 0:
                 top.set_ylabel(f"{label}\nx₂", fontsize=7)
                 bottom.set_ylabel(f"{label}\nx₂", fontsize=7)
@@ -238,7 +245,7 @@ def fig5_max_likelihood(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
             bar.ax.tick_params(labelsize=6)
     for ax in axes[-1]:
         ax.set_xlabel("x₁", fontsize=7, labelpad=1)
-    handles = [Line2D([], [], color=colors.get(m, palette[2]), marker="o", linestyle="",
+    handles = [Line2D([], [], color=colors.get(m, colorblind[2]), marker="o", linestyle="",
                       markersize=3, label=f"samples of the {names.get(m, m)}")
                for m in dict.fromkeys(model for _, model in keys)]  # fmt: skip
     handles.append(Line2D([], [], color="0.2", linestyle="--", linewidth=0.8,

@@ -24,7 +24,14 @@ from odebench.products.figures.solver_studies import (
     _tol_label,
     _with_backend,
 )
-from odebench.products.figures.style import PAPER, _failed_text, _pyplot, _seeds_text, _std
+from odebench.products.figures.style import (
+    PAPER,
+    _failed_text,
+    _pyplot,
+    _seeds_text,
+    _std,
+    palette,
+)
 from odebench.products.tables.solver_studies import JOINT_BACKENDS
 
 if TYPE_CHECKING:
@@ -32,7 +39,7 @@ if TYPE_CHECKING:
 
 
 def memory_scaling(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    plt, sns = _pyplot()
+    plt = _pyplot()
     table = t[registry.MEMORY_SCALING.name]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
     labels = {"adjoint": r"ODE block, adjoint: $O(1)$",
@@ -94,7 +101,7 @@ def _no_bars_text(std) -> str:
 def work_precision(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     """A row of three panels per training tolerance, so that a panel holds one network's
     solvers (one line per solver and backend) rather than every network's."""
-    plt, sns = _pyplot()
+    plt = _pyplot()
     from matplotlib.lines import Line2D
 
     table = _with_backend(t[registry.WORK_PRECISION.name])
@@ -103,7 +110,7 @@ def work_precision(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
                              layout="constrained", sharex="col", sharey="col",
                              squeeze=False)  # fmt: skip
     order = _solver_order(table["solver"])
-    colors = dict(zip(order, sns.color_palette("colorblind", len(order)), strict=True))
+    colors = dict(zip(order, palette(len(order)), strict=True))
     styles = _backend_styles(table["backend"])
     # Limits over every row (the columns share them), so open bars end at the axes' edge.
     seconds = _log_limits(table["seconds"], table["seconds_std"])

@@ -18,6 +18,7 @@ from odebench.products.figures.style import (
     _pyplot,
     _seeds_text,
     _std,
+    palette,
 )
 from odebench.products.tables.solver_studies import (
     UNRECORDED_BACKEND,
@@ -48,9 +49,8 @@ def _tol_label(tol: float) -> str:
 
 
 def _palette(values) -> dict:
-    plt, sns = _pyplot()
     values = sorted(set(values))
-    return dict(zip(values, sns.color_palette("colorblind", len(values)), strict=True))
+    return dict(zip(values, palette(len(values)), strict=True))
 
 
 def _test_tol_text(tol: float) -> str:
@@ -180,7 +180,7 @@ def _line_label(tol: float, backend: str, backends) -> str:
 
 
 def fig3a_nfe_vs_error(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    plt, sns = _pyplot()
+    plt = _pyplot()
     table = _joint_dopri5(t[registry.WORK_PRECISION.name])
     fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
     colors = _palette(table["train_tol"])
@@ -243,7 +243,7 @@ def _fit_text(fit) -> str:
 def fig3b_time_vs_nfe(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     """One panel per solver: every line the claim ``time_proportional_to_nfe`` is judged on
     (each solver and training tolerance with joint step-size control)."""
-    plt, sns = _pyplot()
+    plt = _pyplot()
     from matplotlib.lines import Line2D
 
     table = joint_control(_with_backend(t[registry.WORK_PRECISION.name]))
@@ -300,7 +300,7 @@ def fig3b_time_vs_nfe(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 
 def fig3c_nfe_backward_vs_forward(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    plt, sns = _pyplot()
+    plt = _pyplot()
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -370,7 +370,7 @@ def fig3c_nfe_backward_vs_forward(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 
 def fig3d_nfe_over_training(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    plt, sns = _pyplot()
+    plt = _pyplot()
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 

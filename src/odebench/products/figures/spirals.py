@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from odebench.products import registry
-from odebench.products.figures.style import PAPER, _no_data, _pyplot
+from odebench.products.figures.style import PAPER, _no_data, _pyplot, palette
 
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
@@ -20,7 +20,7 @@ SEQUENCE_LABELS = {"rnn": "RNN", "rnn_dt": "RNN given the time gaps", "latent_od
 def fig8_spirals(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     """One row per number of observations: each model's reconstruction and extrapolation
     of the same held-out spirals, then the latent ODE's latent paths."""
-    plt, sns = _pyplot()
+    plt = _pyplot()
     from matplotlib.lines import Line2D
 
     table = t[registry.FIG8_TRAJECTORIES.name]
@@ -34,7 +34,7 @@ def fig8_spirals(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
                                   figsize=(4.2 * max(panels, 1), 4.4 * len(counts) + 0.6),
                                   layout="constrained")  # fmt: skip
     spirals = sorted(table["spiral"].unique())
-    colors = dict(zip(spirals, sns.color_palette("colorblind", max(len(spirals), 1)),
+    colors = dict(zip(spirals, palette(max(len(spirals), 1)),
                       strict=False))  # fmt: skip
     space = table[table["kind"] != "latent"]
     # One window for every data-space panel, so they compare at a glance.
