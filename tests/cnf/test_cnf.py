@@ -157,8 +157,41 @@ def test_fresh_noise_at_every_evaluation_costs_many_more_evaluations():
     assert nfe["hutchinson_fresh"] > 5 * nfe["hutchinson"]
 
 
+@pytest.mark.parametrize("per_sample_time", [False, True])
+def test_the_planar_closed_form_trace_equals_the_exact_trace_by_autograd(per_sample_time):
+    torch.manual_seed(3)
+    exact = PlanarCNFDynamics(dim=3, width=5, trace="exact").double()
+    planar = PlanarCNFDynamics(dim=3, width=5, trace="planar").double()
+    with torch.no_grad():  # weights large enough that the trace varies with z
+        for parameter in exact.parameters():
+            parameter.mul_(4)
+    planar.load_state_dict(exact.state_dict())
+    z = torch.randn(64, 3, dtype=torch.float64)
+    t = torch.rand(64, dtype=torch.float64) if per_sample_time else torch.tensor(0.3).double()
+    state = (z, torch.zeros(64, 1, dtype=torch.float64))
+    dz_exact, trace_exact = exact(t, state)
+    dz_planar, trace_planar = planar(t, state)
+    assert torch.allclose(dz_planar, dz_exact, rtol=0, atol=1e-14)
+    assert torch.allclose(trace_planar, trace_exact, rtol=0, atol=1e-12)
+    assert trace_planar.std() > 0.1  # the trace varies with z: not a constant in disguise
+
+
+def test_a_cnf_with_the_planar_trace_has_the_exact_traces_log_density_and_gradients():
+    x = densities.dataset("two_moons")(128, torch.Generator().manual_seed(0)).double()
+    flows, losses = {}, {}
+    for trace in ("exact", "planar"):
+        torch.manual_seed(4)
+        flows[trace] = CNF(width=4, trace=trace, **TIGHT | {"tol": 1e-9}).double()
+        losses[trace] = -flows[trace].log_prob(x).mean()
+        losses[trace].backward()
+    assert float(losses["planar"]) == pytest.approx(float(losses["exact"]), rel=1e-9)
+    for (name, exact), planar in zip(flows["exact"].named_parameters(),
+                                     flows["planar"].parameters(), strict=True):  # fmt: skip
+        assert torch.allclose(planar.grad, exact.grad, rtol=1e-6, atol=1e-9), name
+
+
 def test_unknown_names_fail_listing_the_known_ones():
-    with pytest.raises(ValueError, match="known: exact, hutchinson, hutchinson_fresh"):
+    with pytest.raises(ValueError, match="known: exact, hutchinson, hutchinson_fresh, planar"):
         PlanarCNFDynamics(trace="skilling")
     with pytest.raises(ValueError, match="known: nf, cnf"):
         build_flow("realnvp", {"capacity": 2})
@@ -166,7 +199,7 @@ def test_unknown_names_fail_listing_the_known_ones():
         densities.energy("banana")
     with pytest.raises(ValueError, match="known: two_circles, two_moons"):
         densities.dataset("swiss_roll")
-    assert set(TRACE_ESTIMATORS) == {"exact", "hutchinson", "hutchinson_fresh"}
+    assert set(TRACE_ESTIMATORS) == {"exact", "hutchinson", "hutchinson_fresh", "planar"}
 
 
 def test_log_partition_recovers_the_gaussian_normalizer(monkeypatch):
@@ -221,7 +254,8 @@ def test_density_run_writes_its_directory_with_a_nonnegative_kl(smoke_cnf, tmp_p
 
 
 def test_interrupted_run_resumes_from_its_checkpoint_to_the_same_metrics(smoke_cnf, tmp_path):
-    run = density_run(smoke_cnf, trace="hutchinson")  # resuming must also restore the noise RNG
+    # Resuming must also restore the noise RNG, and the validation curve.
+    run = density_run(smoke_cnf, trace_estimator="hutchinson", validations=2)
     straight = cnf.train(run, tmp_path / "straight")
     # Stop a run after its checkpoint at iteration 3, as a kill would, then start it again.
     trainer = cnf.FlowTrainer(run, tmp_path / "resumed")
@@ -232,6 +266,42 @@ def test_interrupted_run_resumes_from_its_checkpoint_to_the_same_metrics(smoke_c
     assert resumed["kl"] == straight["kl"]
     assert resumed["final_loss"] == straight["final_loss"]
     assert resumed["iterations_completed"] == 6
+    curves = [pd.read_csv(tmp_path / name / paths.HISTORY_CSV)["val_loss"].tolist()
+              for name in ("straight", "resumed")]  # fmt: skip
+    assert curves[0] == pytest.approx(curves[1], nan_ok=True)
+
+
+def test_a_run_validates_on_its_schedule_on_the_same_noise_each_time(smoke_cnf, tmp_path):
+    run = density_run(smoke_cnf, iterations=8, validations=4, val_samples=64)
+    cnf.train(run, tmp_path)
+    history = pd.read_csv(tmp_path / paths.HISTORY_CSV)
+    validated = history.dropna(subset=["val_loss"])
+    assert validated["iteration"].tolist() == [2, 4, 6, 8]
+    trainer = cnf.FlowTrainer(run, tmp_path / "again")
+    first = trainer.task.validation_loss(trainer.model)
+    assert trainer.task.validation_loss(trainer.model) == first  # fixed validation noise
+    test_kl = trainer.task.evaluate(trainer.model)[0]["kl"]
+    assert first != test_kl  # other samples than the test's
+
+
+def test_annealing_raises_the_energy_weight_from_a_hundredth_to_one(smoke_cnf, tmp_path):
+    trainer = cnf.FlowTrainer(density_run(smoke_cnf, "nf", anneal=100), tmp_path)
+    weights = [trainer.batch(i) for i in (1, 51, 101, 500)]
+    assert weights == pytest.approx([0.01, 0.01 + 0.99 * 0.5, 1.0, 1.0])
+    assert cnf.FlowTrainer(density_run(smoke_cnf, "nf"), tmp_path).batch(1) == 1.0
+
+
+def test_training_solves_at_the_training_tolerance_and_validation_at_the_run_tolerance(
+    smoke_cnf, tmp_path
+):
+    nfe = {}
+    for train_tol in (1e-6, 1e-2):
+        run = density_run(smoke_cnf, tol=1e-6, train_tol=train_tol, iterations=2)
+        trainer = cnf.FlowTrainer(run, tmp_path / f"{train_tol:g}")
+        trainer.fit()
+        nfe[train_tol] = trainer.history[-1]["nfe_forward"]
+        assert trainer.model.solve_options["tol"] == 1e-6
+    assert nfe[1e-2] < nfe[1e-6]
 
 
 def test_run_out_of_solver_steps_records_why_and_writes_its_metrics(smoke_cnf, tmp_path):

@@ -9,6 +9,12 @@ from odebench.products.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, U
 from odebench.products.claims.cnf import decide_trace
 
 
+def trained(n_seeds=3, convergence="converged"):
+    """The convergence columns of a flow table's row (every seed converged by default)."""
+    converged = n_seeds if convergence == "converged" else n_seeds - 1
+    return {"iterations": 2000, "convergence": convergence, "n_converged": converged}
+
+
 def density(cnf_better=True, cnf_trend=-1.0, nf_trend=None, n_seeds=3):
     """KL by capacity; the NF follows the CNF's trend unless ``nf_trend`` is given."""
     rows = []
@@ -23,7 +29,7 @@ def density(cnf_better=True, cnf_trend=-1.0, nf_trend=None, n_seeds=3):
             ):
                 rows.append({"target": target, "model": model, "capacity": capacity,
                              "n_seeds": n_seeds, "kl_mean": kl, "kl_std": 0.05,
-                             "params_mean": params})  # fmt: skip
+                             "params_mean": params} | trained(n_seeds))  # fmt: skip
     return rows
 
 
@@ -72,13 +78,17 @@ def test_cnf_width_claim_needs_three_seeds(tmp_path, reference, write, decide):
     write(tmp_path, "cnf_density_matching.csv", density(n_seeds=2))
     row = decide("cnf_width_vs_nf_depth", tmp_path, reference)
     assert row["verdict"] == UNTESTED
-    assert row["testable_when"] == "cnf_density_matching.csv: ≥ 3 seeds per arm"
+    assert row["testable_when"] == (
+        "cnf_density_matching.csv: ≥ 3 seeds per arm; every compared arm converged (its "
+        "validation loss flat near its best at the end of training)"
+    )
 
 
 def likelihood(moons=(1.6, 1.2), circles=(1.6, 1.2), std=0.02):
     return [
         {"dataset": dataset, "model": model, "n_seeds": 3, "test_nll_mean": nll,
          "test_nll_std": std, "nfe_forward": 20, "params_mean": 320 if model == "nf" else 11680}
+        | trained()
         for dataset, (nf, cnf) in (("two_circles", circles), ("two_moons", moons))
         for model, nll in (("nf", nf), ("cnf", cnf))
     ]  # fmt: skip
@@ -113,6 +123,32 @@ def test_likelihood_without_two_circles_is_untested(tmp_path, reference, write, 
     row = decide("cnf_two_moons_likelihood", tmp_path, reference)
     assert row["verdict"] == UNTESTED
     assert "has no row with dataset=two_circles" in row["evidence"]
+
+
+@pytest.mark.parametrize("status", ["still_improving", "unstable", "unjudged"])
+def test_a_flow_claim_with_an_arm_not_converged_is_untested_and_names_it(
+    tmp_path, reference, status, write, decide
+):
+    rows = density()
+    rows[3] |= trained(convergence=status)  # ring, NF K = 8
+    write(tmp_path, "cnf_density_matching.csv", rows)
+    row = decide("cnf_width_vs_nf_depth", tmp_path, reference)
+    assert row["verdict"] == UNTESTED
+    assert f"ring nf 8 {status.replace('_', ' ')} (2/3 seeds converged)" in row["evidence"]
+    likely = likelihood()
+    likely[0] |= trained(convergence=status)  # two circles, NF
+    write(tmp_path, "cnf_max_likelihood.csv", likely)
+    row = decide("cnf_two_moons_likelihood", tmp_path, reference)
+    assert row["verdict"] == UNTESTED
+    assert f"two_circles nf {status.replace('_', ' ')}" in row["evidence"]
+
+
+def test_a_flow_table_without_convergence_columns_leaves_its_claim_untested(
+    tmp_path, reference, write, decide
+):
+    rows = [{k: v for k, v in r.items() if k not in trained()} for r in density()]
+    write(tmp_path, "cnf_density_matching.csv", rows)
+    assert decide("cnf_width_vs_nf_depth", tmp_path, reference)["verdict"] == UNTESTED
 
 
 def trace(exact_power, hutchinson_power):

@@ -281,14 +281,6 @@ def test_an_interrupted_spirals_run_resumes_to_the_same_result(spirals_file, tmp
     assert resumed["iterations_completed"] == 4
 
 
-def test_cosine_schedule_starts_at_the_full_rate_and_ends_at_zero():
-    cosine = sequences.LR_SCHEDULES["cosine"]
-    assert cosine(0, 100) == 1.0
-    assert cosine(50, 100) == pytest.approx(0.5)
-    assert cosine(100, 100) == pytest.approx(0.0)
-    assert sequences.LR_SCHEDULES["constant"](70, 100) == 1.0
-
-
 def test_unknown_lr_schedule_names_the_known_ones(spirals_file, tmp_path):
     with pytest.raises(ValueError, match="known: constant, cosine"):
         sequences.SequenceTrainer(tiny_run(spirals_file, "rnn", lr_schedule="step"), tmp_path)

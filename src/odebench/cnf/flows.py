@@ -26,8 +26,9 @@ the other direction goes through the numerical inverse, without gradients.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -119,6 +120,11 @@ class PlanarFlow(nn.Module):
         self.dim, self.direction = dim, direction
         self.layers = nn.ModuleList(PlanarLayer(dim) for _ in range(layers))
 
+    @contextlib.contextmanager
+    def tolerance(self, tol: float) -> Iterator[None]:
+        """No-op: a planar flow solves nothing (the CNF's :meth:`CNF.tolerance`)."""
+        yield
+
     def _push(self, z: torch.Tensor, layers: Sequence[PlanarLayer]) -> tuple[torch.Tensor, Any]:
         logdet = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
         for layer in layers:
@@ -195,6 +201,16 @@ class CNF(nn.Module):
     def nfe(self) -> int:
         return self.dynamics.nfe
 
+    @contextlib.contextmanager
+    def tolerance(self, tol: float) -> Iterator[None]:
+        """Inside it, every solve runs at rtol = atol = ``tol`` (e.g. looser training solves)."""
+        saved = self.solve_options["tol"]
+        self.solve_options["tol"] = float(tol)
+        try:
+            yield
+        finally:
+            self.solve_options["tol"] = saved
+
     def _solve(self, z: torch.Tensor, times: Sequence[float], trajectory: bool = False) -> Any:
         self.dynamics.func.draw_noise(z)
         logp = torch.zeros(z.shape[0], 1, dtype=z.dtype, device=z.device)
@@ -232,7 +248,7 @@ def _nf(spec: Mapping[str, Any]) -> PlanarFlow:
 
 def _cnf(spec: Mapping[str, Any]) -> CNF:
     return CNF(int(spec.get("dim", 2)), int(spec["capacity"]), int(spec.get("hyper_hidden", 32)),
-               spec.get("trace", "exact"), tol=spec["tol"], method=spec["solver"],
+               spec.get("trace_estimator", "exact"), tol=spec["tol"], method=spec["solver"],
                gradient=spec["gradient"], max_num_steps=spec["max_num_steps"],
                **solver_keys(spec))  # fmt: skip
 

@@ -10,12 +10,26 @@ Two experiments, one entry point (FFJORD's trace study is :mod:`odebench.cnf.tra
   set of :data:`odebench.cnf.densities.DATASETS` by maximum likelihood; the metric is
   the negative log-likelihood of held-out samples (nats per point).
 
+Training and validation. The optimizer (``adam`` or ``rmsprop``) steps with the learning
+rate ``lr`` along ``lr_schedule`` (``constant``, or ``cosine`` decay to 0 over the run).
+Density matching may anneal the energy term, as public planar-flow code does: with
+``anneal: A`` the loss is E_q[log q + beta U] with beta rising linearly from 0.01 to 1
+over the first A iterations (0: beta = 1 throughout). ``validations`` times in a run
+(default 20, and after the last iteration) the flow is validated on data no test reads:
+density matching estimates KL(q‖p) (beta = 1, with log Z) from ``val_samples`` flow
+samples of fixed noise (seed ``VAL_SEED + seed``); maximum likelihood takes the mean
+NLL of ``val_samples`` points of the data set, the same for every run (seed
+``VAL_SEED``). The CNF's training solves run at ``train_tol`` (default: ``tol``);
+validation, test and figures solve at ``tol``. The curve goes to history.csv's
+``val_loss``, where the tables judge whether the run converged
+(:mod:`odebench.core.convergence`). The last iterate is evaluated.
+
 A training run directory holds ``config.json``, ``metrics.json`` (opened and closed
 by :class:`~odebench.core.run.RunEnvelope`), ``history.csv`` (loss, NFE and seconds
-per iteration), ``train.log``, ``grid.csv`` (the learned density on a grid: Figure
-4) or ``frames.csv`` (samples and densities along the flow: Figure 5), and while it
-runs ``checkpoint.pt``, from which it resumes. The run config's ``device`` (default
-cpu) holds model and data.
+per iteration, and the validation loss where it was computed), ``train.log``,
+``grid.csv`` (the learned density on a grid: Figure 4) or ``frames.csv`` (samples
+and densities along the flow: Figure 5), and while it runs ``checkpoint.pt``, from
+which it resumes. The run config's ``device`` (default cpu) holds model and data.
 
     python -m odebench.cnf train --run-config '{...}' --out DIR [--threads N]
     python -m odebench.cnf trace --run-config '{...}' --out DIR [--threads N]
@@ -42,14 +56,21 @@ from odebench.core.cli import run_main
 from odebench.core.measuring import count_parameters
 from odebench.core.run import RunEnvelope
 from odebench.core.solving import reset_nfe, total_nfe
-from odebench.core.training import HISTORY_FIELDS, IterativeTrainer, evaluate_completed
+from odebench.core.training import (
+    VALIDATED_HISTORY_FIELDS,
+    IterativeTrainer,
+    evaluate_completed,
+    lr_scheduler,
+)
 
 log = logging.getLogger(__name__)
 
 GRID_FIELDS = ("x", "y", "density")
 FRAME_FIELDS = ("fraction", "kind", "x", "y", "density")
-#: Seed offset of held-out data, so that no training seed draws the test set.
-TEST_SEED = 10_000
+#: Seed offsets of held-out data, so that no training seed draws the test or validation set.
+TEST_SEED, VAL_SEED = 10_000, 20_000
+#: Defaults: validations per run, validation samples, and beta's start when annealed.
+VALIDATIONS, VAL_SAMPLES, BETA_START = 20, 1024, 0.01
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
 
@@ -96,9 +117,17 @@ class DensityMatching:
     def arm(run: Mapping[str, Any]) -> str:
         return density_arm(run["target"], run["model"], int(run["capacity"]))
 
-    def loss(self, model: nn.Module, generator: torch.Generator) -> torch.Tensor:
+    def loss(self, model: nn.Module, generator: torch.Generator, beta: float) -> torch.Tensor:
         x, log_q = model.sample(int(self.run["batch_size"]), generator)
-        return (log_q + self.energy(x)).mean()
+        return (log_q + beta * self.energy(x)).mean()
+
+    def validation_loss(self, model: nn.Module) -> float:
+        """KL(q‖p) on ``val_samples`` flow samples of the same noise at every validation."""
+        seed = VAL_SEED + int(self.run["seed"])
+        generator = torch.Generator(self.device).manual_seed(seed)
+        with torch.no_grad():
+            x, log_q = model.sample(int(self.run.get("val_samples", VAL_SAMPLES)), generator)
+            return float((log_q + self.energy(x)).double().mean()) + self.log_z
 
     def evaluate(self, model: nn.Module) -> tuple[dict[str, float], list[dict]]:
         generator = torch.Generator(self.device).manual_seed(TEST_SEED + int(self.run["seed"]))
@@ -125,18 +154,29 @@ class MaxLikelihood:
         # The same held-out points for every seed, model and device: drawn on the CPU.
         test = self.sampler(int(run["test_samples"]), torch.Generator().manual_seed(TEST_SEED))
         self.test = test.to(device)
+        val = self.sampler(int(run.get("val_samples", VAL_SAMPLES)),
+                           torch.Generator().manual_seed(VAL_SEED))  # fmt: skip
+        self.val = val.to(device)
 
     @staticmethod
     def arm(run: Mapping[str, Any]) -> str:
         return likelihood_arm(run["dataset"], run["model"])
 
-    def loss(self, model: nn.Module, generator: torch.Generator) -> torch.Tensor:
+    def loss(self, model: nn.Module, generator: torch.Generator, beta: float) -> torch.Tensor:
         return -model.log_prob(self.sampler(int(self.run["batch_size"]), generator)).mean()
+
+    @staticmethod
+    def _nll(model: nn.Module, points: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat([-model.log_prob(chunk) for chunk in points.split(5000)])
+
+    def validation_loss(self, model: nn.Module) -> float:
+        """Mean NLL of the validation points."""
+        return float(self._nll(model, self.val).mean())
 
     def evaluate(self, model: nn.Module) -> tuple[dict[str, float], list[dict]]:
         reset_nfe(model)
-        with torch.no_grad():
-            nll = torch.cat([-model.log_prob(chunk) for chunk in self.test.split(5000)])
+        nll = self._nll(model, self.test)
         scores = {"test_nll": float(nll.mean()),
                   "test_nll_stderr": float(nll.std() / math.sqrt(len(nll))),
                   "test_nfe": total_nfe(model)}  # fmt: skip
@@ -182,13 +222,35 @@ class FlowTrainer(IterativeTrainer):
         torch.manual_seed(int(run["seed"]))
         self.model = build_flow(run["model"], run).to(self.device)
         self.optimizer = OPTIMIZERS[run["optimizer"]](self.model.parameters(), lr=float(run["lr"]))
+        iterations = self.total_iterations()
+        self.scheduler = lr_scheduler(self.optimizer, run.get("lr_schedule", "constant"),
+                                      iterations)  # fmt: skip
+        self.anneal = int(run.get("anneal", 0))
+        validations = int(run.get("validations", VALIDATIONS))
+        if validations < 1 or self.anneal < 0:
+            raise ValueError(f"validations must be at least 1 and anneal at least 0, got "
+                             f"{validations} and {self.anneal}")  # fmt: skip
+        self.eval_every = max(1, iterations // validations)
+        self.train_tol = float(run.get("train_tol", run["tol"]))
         # Training batches come from their own generator, so a resumed run draws the
         # batches it would have drawn (Hutchinson noise uses the global RNG, also saved).
         self.generator = torch.Generator(self.device).manual_seed(int(run["seed"]))
 
-    def loss(self, batch: None) -> torch.Tensor:
-        with device_scope(self.device):
-            return self.task.loss(self.model, self.generator)
+    def batch(self, iteration: int) -> float:
+        """The energy term's weight beta at ``iteration`` (1 unless annealed)."""
+        if self.anneal == 0:
+            return 1.0
+        return min(1.0, BETA_START + (1 - BETA_START) * (iteration - 1) / self.anneal)
+
+    def loss(self, batch: float) -> torch.Tensor:
+        with device_scope(self.device), self.model.tolerance(self.train_tol):
+            return self.task.loss(self.model, self.generator, batch)
+
+    def after_iteration(self, iteration: int, total: int) -> None:
+        """Validate every ``eval_every`` iterations and after the last one."""
+        if iteration % self.eval_every == 0 or iteration == total:
+            with device_scope(self.device):
+                self.history[-1]["val_loss"] = self.task.validation_loss(self.model)
 
     def evaluate(self) -> tuple[dict[str, float], list[dict]]:
         with device_scope(self.device):
@@ -220,7 +282,8 @@ def train(run: Mapping[str, Any], out_dir: Path, threads: int = 1) -> dict[str, 
         **trainer.summary(),  # iterations, final loss, NFE (0 for planar flows), s / iteration
     }  # fmt: skip
     name, fields = trainer.task.outputs
-    artifacts.write_records(envelope.out_dir / paths.HISTORY_CSV, HISTORY_FIELDS, trainer.history)
+    artifacts.write_records(envelope.out_dir / paths.HISTORY_CSV, VALIDATED_HISTORY_FIELDS,
+                            trainer.history)  # fmt: skip
     artifacts.write_records(envelope.out_dir / name, fields, rows)
     metrics = envelope.close(outcome, results, params=count_parameters(trainer.model))
     log.info("%s: status %s, kl %s, test nll %s", envelope.out_dir, outcome.status, metrics["kl"],

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -50,6 +51,26 @@ from odebench.core.status import (
 
 #: Columns of history.csv of the iteration-based families: one row per iteration.
 HISTORY_FIELDS = ("iteration", "loss", "nfe_forward", "nfe_backward", "seconds")
+#: history.csv of a family that validates during training: the loop's columns and the
+#: validation loss (empty where it was not computed).
+VALIDATED_HISTORY_FIELDS = (*HISTORY_FIELDS, "val_loss")
+
+#: ``lr_schedule`` of a run config -> the lr multiplier at iteration ``step`` of ``total``.
+LR_SCHEDULES = {
+    "constant": lambda step, total: 1.0,
+    "cosine": lambda step, total: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total)),
+}
+
+
+def lr_scheduler(
+    optimizer: torch.optim.Optimizer, schedule: str, iterations: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """The per-iteration scheduler of ``schedule`` (:data:`LR_SCHEDULES`) over ``iterations``."""
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"unknown lr_schedule {schedule!r}; known: {', '.join(LR_SCHEDULES)}")
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: LR_SCHEDULES[schedule](step, iterations)
+    )
 
 T = TypeVar("T")
 

@@ -52,7 +52,12 @@ from odebench.core.cli import run_main
 from odebench.core.measuring import count_parameters
 from odebench.core.run import RunEnvelope
 from odebench.core.status import COMPLETED, DIVERGED, Outcome
-from odebench.core.training import HISTORY_FIELDS, IterativeTrainer, evaluate_completed
+from odebench.core.training import (
+    VALIDATED_HISTORY_FIELDS,
+    IterativeTrainer,
+    evaluate_completed,
+    lr_scheduler,
+)
 from odebench.spirals.data import load_spirals, subsample
 from odebench.spirals.family import spirals_arm
 from odebench.spirals.models import LatentODE, build_sequence_model
@@ -63,7 +68,7 @@ log = logging.getLogger(__name__)
 FAMILY = "spirals"
 PREDICTION_FIELDS = ("spiral", "kind", "t", "x", "y")
 #: history.csv: the loop's columns and the validation loss (empty where not computed).
-SPIRALS_HISTORY_FIELDS = (*HISTORY_FIELDS, "val_loss")
+SPIRALS_HISTORY_FIELDS = VALIDATED_HISTORY_FIELDS
 
 #: Defaults of the run config keys that select on validation.
 VAL_FRACTION, EVAL_EVERY = 0.1, 50
@@ -71,12 +76,6 @@ VAL_FRACTION, EVAL_EVERY = 0.1, 50
 TRAIN_OFFSET, TEST_OFFSET, VAL_OFFSET = 1000, 2000, 3000
 #: Mixed with the data seed to choose the validation spirals (a stream of its own).
 VAL_STREAM = 7919
-
-#: lr multiplier at iteration ``step`` of ``total``.
-LR_SCHEDULES = {
-    "constant": lambda step, total: 1.0,
-    "cosine": lambda step, total: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total)),
-}
 
 
 def rmse(prediction: torch.Tensor, truth: torch.Tensor) -> float:
@@ -169,13 +168,8 @@ class SequenceTrainer(IterativeTrainer):
         # Cosine decay of the learning rate to 0 over the run (``lr_schedule: cosine``);
         # ``constant`` keeps torchdiffeq's example setting. Gradients are clipped to
         # ``grad_clip`` in norm when it is set.
-        iterations = int(run["iterations"])
-        schedule = run.get("lr_schedule", "constant")
-        if schedule not in LR_SCHEDULES:
-            raise ValueError(f"unknown lr_schedule {schedule!r}; known: {', '.join(LR_SCHEDULES)}")
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: LR_SCHEDULES[schedule](step, iterations)
-        )
+        self.scheduler = lr_scheduler(self.optimizer, run.get("lr_schedule", "constant"),
+                                      int(run["iterations"]))  # fmt: skip
         self.grad_clip = run.get("grad_clip")
 
     def loss(self, batch: None) -> torch.Tensor:

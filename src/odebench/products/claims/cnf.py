@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from odebench.products import registry
-from odebench.products.claims.conditions import has_rows, min_seeds
+from odebench.products.claims.conditions import has_rows, min_seeds, trained_to_convergence
 from odebench.products.claims.verdicts import (
     FFJORD,
     INCONCLUSIVE,
@@ -81,7 +81,10 @@ def _params(rows: pd.DataFrame) -> str:
     ),
     paper=_paper_text("cnf_width_vs_nf_depth"),
     tables=(DENSITY,),
-    needs=(min_seeds(DENSITY, model=("cnf", "nf")),),
+    needs=(
+        min_seeds(DENSITY, model=("cnf", "nf")),
+        trained_to_convergence(DENSITY, ("target", "model", "capacity"), model=("cnf", "nf")),
+    ),
 )
 def _cnf_width_vs_nf_depth(tables: Tables, reference: Mapping[str, Any]) -> Finding:
     frame = tables(DENSITY, ["target", "model", "capacity", *KL])
@@ -144,8 +147,8 @@ def _cnf_width_vs_nf_depth(tables: Tables, reference: Mapping[str, Any]) -> Find
     if flat:
         evidence = f"the NF's KL does not fall from {', '.join(flat)}; " + evidence
     evidence += (
-        f"; {params}: K = M is not equal parameters. Training length is not in the table "
-        "(the paper: CNF 10,000 Adam, NF 500,000 RMSprop iterations)"
+        f"; {params}: K = M is not equal parameters. Training length: the table's "
+        "iterations (the paper: CNF 10,000 Adam, NF 500,000 RMSprop iterations)"
     )
     sensitivity = ", ".join(
         f"{part} {parts[part]} ({shown[part]}/{n} shown, {verdicts[part].count(NOT_REPRODUCED)}"
@@ -172,7 +175,10 @@ NLL = ("test_nll_mean", "test_nll_std", "n_seeds")
     ),
     paper=_paper_text("cnf_two_moons_likelihood"),
     tables=(LIKELIHOOD,),
-    needs=(min_seeds(LIKELIHOOD, model=("cnf", "nf")),),
+    needs=(
+        min_seeds(LIKELIHOOD, model=("cnf", "nf")),
+        trained_to_convergence(LIKELIHOOD, ("dataset", "model"), model=("cnf", "nf")),
+    ),
 )
 def _cnf_two_moons_likelihood(tables: Tables, reference: Mapping[str, Any]) -> Finding:
     datasets = reference_value(reference, "claims", "cnf_two_moons_likelihood", "datasets")

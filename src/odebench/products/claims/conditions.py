@@ -4,7 +4,8 @@ Each function returns a :class:`~odebench.products.claims.verdicts.Condition` fo
 ``needs`` of :func:`~odebench.products.claims.verdicts.claim`: enough seeds per arm
 (:func:`min_seeds`), networks trained to near the paper's error (:func:`near_paper`),
 rows that only a run able to show the effect has (:func:`has_rows`, e.g. the solver
-family), and converged arms (:func:`converged`). An unmet condition makes the claim
+family), and converged arms (:func:`converged` by a table's last-quarter gain,
+:func:`trained_to_convergence` by its convergence rule). An unmet condition makes the claim
 ``untested``, its reason the evidence.
 """
 
@@ -118,5 +119,39 @@ def converged(table: str, column: str, limit: float, **where: Any) -> Condition:
             f"every compared arm converged (validation loss falling by at most "
             f"{limit:.0%} over the last quarter of training: more iterations)"
         ),
+        unmet,
+    )
+
+
+def trained_to_convergence(table: str, names: tuple[str, ...], **where: Any) -> Condition:
+    """Every compared arm of ``table`` (rows as :meth:`Tables.rows`) converged by the
+    convergence rule its table applied (its ``convergence`` column, see
+    :mod:`odebench.products.curves`): an arm still improving, unstable, or without a
+    curve to judge is not the trained model the paper compares. The columns ``names``
+    name an arm."""
+
+    def label(row: pd.Series) -> str:
+        return " ".join(str(row[name]) for name in names)
+
+    def unmet(tables: Tables, reference: Mapping[str, Any]) -> str | None:
+        rows = tables.rows(table, [*names, "convergence", "n_converged", "n_seeds"], **where)
+        open_ = rows[rows["convergence"].fillna("unjudged") != "converged"]
+        if open_.empty:
+            return None
+        arms = ", ".join(
+            f"{label(r)} {str(r['convergence']).replace('_', ' ')} "
+            f"({int(r['n_converged']) if pd.notna(r['n_converged']) else 0}/{int(r['n_seeds'])} "
+            "seeds converged)"
+            for _, r in open_.iterrows()
+        )  # fmt: skip
+        return (
+            f"not trained to convergence: {arms}; the claim compares trained flows and needs "
+            f"every compared arm converged by the rule stated in {table}'s notes (more "
+            "iterations for an arm still improving, a steadier schedule for an unstable one)"
+        )
+
+    return Condition(
+        lambda reference: "every compared arm converged (its validation loss flat near its best "
+        "at the end of training)",
         unmet,
     )
