@@ -47,22 +47,21 @@ def _flow_summary(
 
 
 def _trained(r: Any) -> str:
-    """``2000 it., converged 3/3``: how long an arm trained and whether it converged."""
+    """``1000 it., converged (3/3)``: how long an arm trained and whether it converged."""
     status = r.convergence if isinstance(r.convergence, str) else "unjudged"
-    state = "converged" if status == "converged" else f"{status.replace('_', ' ')}, converged"
     converged = int(r.n_converged) if pd.notna(r.n_converged) else 0
-    return f"{int(r.iterations)} it., {state} {converged}/{r.n_seeds}"
+    return f"{int(r.iterations)} it., {status.replace('_', ' ')} ({converged}/{r.n_seeds})"
 
 
-def _rule_note(runs: pd.DataFrame) -> str:
-    validations = runs.get("config_validations", pd.Series([20])).dropna()
-    times = int(validations.iloc[0]) if len(validations) else 20
+def _rule_note() -> str:
     return (
-        f"Trained: iterations, and whether the arm converged: every seed's validation loss "
-        f"(recorded {times} times a run) neither falling by more than {FALL_LIMIT:g} across the last "
-        f"quarter of training (least-squares line; in units of max(|best|, 1) nats) nor "
-        f"ending more than {EXCESS_LIMIT:g} above its best (`odebench.core.convergence`). An "
-        "arm is as converged as its worst seed: unstable, then still improving."
+        "Trained: iterations, the arm's convergence and how many of its seeds converged. A "
+        "seed converged when its validation loss (recorded `validations` times a run, 20 by "
+        f"default) neither falls by more than {FALL_LIMIT:g} across the last quarter of "
+        "training (least-squares line; in units of max(|best|, 1) nats) nor ends more than "
+        f"{EXCESS_LIMIT:g} above its best (`odebench.core.convergence`). An arm is as converged "
+        "as its worst seed: unstable, then still improving, then unjudged (fewer than 4 "
+        "validation losses in the last quarter, as in runs that recorded none)."
     )
 
 
@@ -113,7 +112,7 @@ def cnf_density_matching(
         "KL(q‖p) = E_q[log q + U] + log Z on held-out flow samples, with log Z of each target "
         "computed on a grid, so 0 is a perfect fit; mean ± std (ddof=1) over n seeds. The "
         "validation KL takes other flow samples, on a seed of its own.",
-        _rule_note(runs),
+        _rule_note(),
         "Targets: the energies "
         + ", ".join(f"{ENERGY_NAMES[t]} ({t})" for t in dict.fromkeys(table["target"]))
         + " of Rezende & Mohamed (2015); the waves are confined by a soft wall (z1/4)^8.",
@@ -156,7 +155,7 @@ def cnf_max_likelihood(
         "nats per point, lower is better; mean ± std (ddof=1) over n seeds. NFE-F: dynamics "
         "evaluations per training iteration, last tenth of training (0 for planar flows). "
         "The validation NLL takes other samples of the data set.",
-        _rule_note(runs),
+        _rule_note(),
         "The NF maps data to noise (exact, differentiable log-likelihood); it is sampled "
         "through its layers' inverses, solved by bisection.",
         f"The paper ({reference['cnf']['source']}) reports Figure 5 as images only.",
