@@ -69,8 +69,10 @@ def _cost_cnf(arm: Arm, steps: int, device: Any, tmp: Path, resolved: dict) -> N
 
     trainer = FlowTrainer(arm.config, tmp, device)
     arm.steps_per_run = trainer.total_iterations()
-    time_train_steps(arm, lambda i: trainer.train_step(None), steps, device)
-    arm.eval_seconds_per_run = timed(trainer.evaluate, device)
+    time_train_steps(arm, lambda i: trainer.train_step(trainer.batch(i + 1)), steps, device)
+    validations = arm.steps_per_run // trainer.eval_every
+    t_val = timed(lambda: trainer.task.validation_loss(trainer.model), device)
+    arm.eval_seconds_per_run = validations * t_val + timed(trainer.evaluate, device)
     arm.note = f"batch {arm.config['batch_size']}, {arm.config['optimizer']}"
 
 
