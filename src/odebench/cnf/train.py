@@ -121,19 +121,21 @@ class DensityMatching:
         x, log_q = model.sample(int(self.run["batch_size"]), generator)
         return (log_q + beta * self.energy(x)).mean()
 
-    def validation_loss(self, model: nn.Module) -> float:
-        """KL(q‖p) on ``val_samples`` flow samples of the same noise at every validation."""
-        seed = VAL_SEED + int(self.run["seed"])
+    def _kl_terms(self, model: nn.Module, samples: int, seed: int) -> torch.Tensor:
+        """log q + U + log Z (float64) of ``samples`` flow samples drawn with ``seed``."""
         generator = torch.Generator(self.device).manual_seed(seed)
         with torch.no_grad():
-            x, log_q = model.sample(int(self.run.get("val_samples", VAL_SAMPLES)), generator)
-            return float((log_q + self.energy(x)).double().mean()) + self.log_z
+            x, log_q = model.sample(samples, generator)
+            return (log_q + self.energy(x)).double() + self.log_z
+
+    def validation_loss(self, model: nn.Module) -> float:
+        """KL(q‖p) on ``val_samples`` flow samples of the same noise at every validation."""
+        samples = int(self.run.get("val_samples", VAL_SAMPLES))
+        return float(self._kl_terms(model, samples, VAL_SEED + int(self.run["seed"])).mean())
 
     def evaluate(self, model: nn.Module) -> tuple[dict[str, float], list[dict]]:
-        generator = torch.Generator(self.device).manual_seed(TEST_SEED + int(self.run["seed"]))
-        with torch.no_grad():
-            x, log_q = model.sample(int(self.run["eval_samples"]), generator)
-            terms = (log_q + self.energy(x)).double() + self.log_z
+        terms = self._kl_terms(model, int(self.run["eval_samples"]),
+                               TEST_SEED + int(self.run["seed"]))  # fmt: skip
         scores = {
             "kl": float(terms.mean()),
             "kl_stderr": float(terms.std() / math.sqrt(len(terms))),
