@@ -62,6 +62,28 @@ def test_planar_layer_stays_invertible_whatever_its_raw_parameters():
     assert torch.allclose(layer(layer.inverse(y))[0], y, atol=1e-5)
 
 
+def test_planar_flow_pushes_noise_as_its_layers_do_one_by_one():
+    torch.manual_seed(5)
+    flow = PlanarFlow(2, 12, "generative").double()
+    with torch.no_grad():  # layers far from the identity, some near w^T u_hat = -1
+        for layer in flow.layers:
+            layer.u.normal_(std=2.0)
+            layer.b.normal_()
+    z = torch.randn(40, 2, dtype=torch.float64, requires_grad=True)
+    pushed, logdet = flow._push(z, flow.layers)
+    expected, expected_logdet = z, torch.zeros(40, dtype=torch.float64)
+    for layer in flow.layers:
+        expected, step = layer(expected)
+        expected_logdet = expected_logdet + step
+    assert torch.allclose(pushed, expected, rtol=0, atol=1e-12)
+    assert torch.allclose(logdet, expected_logdet, rtol=0, atol=1e-12)
+    grads = torch.autograd.grad((pushed.sum() + logdet.sum()), [z, *flow.parameters()])
+    expected_grads = torch.autograd.grad((expected.sum() + expected_logdet.sum()),
+                                         [z, *flow.parameters()])  # fmt: skip
+    for got, want in zip(grads, expected_grads, strict=True):
+        assert torch.allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("direction", PlanarFlow.DIRECTIONS)
 def test_planar_flow_log_prob_agrees_with_the_log_q_of_its_samples(direction):
     torch.manual_seed(2)

@@ -58,6 +58,13 @@ def base_noise(flow: nn.Module, n: int, generator: torch.Generator | None) -> to
     return torch.randn(n, flow.dim, generator=generator, dtype=dtype)
 
 
+def u_hat(w: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Rezende & Mohamed (2015), Appendix A.1: ``u`` moved along ``w`` so that
+    ``w^T u_hat = -1 + softplus(w^T u) > -1``; rows of ``(..., D)`` stacks at once."""
+    wu = (w * u).sum(-1, keepdim=True)
+    return u + (F.softplus(wu) - 1 - wu) * w / ((w * w).sum(-1, keepdim=True) + 1e-12)
+
+
 class PlanarLayer(nn.Module):
     """``f(z) = z + u_hat tanh(w^T z + b)``, invertible because ``w^T u_hat >= -1``."""
 
@@ -72,9 +79,7 @@ class PlanarLayer(nn.Module):
         self.b = nn.Parameter(torch.zeros(()))
 
     def u_hat(self) -> torch.Tensor:
-        # Rezende & Mohamed (2015), Appendix A.1: w^T u_hat = -1 + softplus(w^T u) > -1.
-        wu = self.w @ self.u
-        return self.u + (F.softplus(wu) - 1 - wu) * self.w / (self.w @ self.w + 1e-12)
+        return u_hat(self.w, self.u)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(f(z), log|det df/dz|)`` per row."""
@@ -126,11 +131,25 @@ class PlanarFlow(nn.Module):
         yield
 
     def _push(self, z: torch.Tensor, layers: Sequence[PlanarLayer]) -> tuple[torch.Tensor, Any]:
-        logdet = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
-        for layer in layers:
-            z, ld = layer(z)
-            logdet = logdet + ld
-        return z, logdet
+        """``layers`` applied in turn, and the sum of their log-determinants.
+
+        The same map as calling each :class:`PlanarLayer`, in a fraction of the operations
+        (a K = 32 step is dominated by per-operation overhead on a 2-D batch): the
+        reparametrized ``u`` of every layer in one batched call, each layer as two fused
+        operations, and every log-determinant at the end from the stacked activations.
+        """
+        if not len(layers):
+            return z, torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
+        w = torch.stack([layer.w for layer in layers])
+        u = u_hat(w, torch.stack([layer.u for layer in layers]))
+        b = torch.stack([layer.b for layer in layers])
+        acts = []
+        for w_k, u_k, b_k in zip(w.unbind(0), u.unbind(0), b.unbind(0), strict=True):
+            act = torch.tanh(torch.addmv(b_k, z, w_k))
+            z = torch.addcmul(z, act[:, None], u_k)
+            acts.append(act)
+        slope = (1 - torch.stack(acts) ** 2) * (w * u).sum(-1, keepdim=True)
+        return z, torch.log1p(slope.clamp(min=-1 + 1e-7)).sum(0)
 
     def _pull(self, y: torch.Tensor, layers: Sequence[PlanarLayer]) -> torch.Tensor:
         for layer in reversed(list(layers)):

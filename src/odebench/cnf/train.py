@@ -38,6 +38,7 @@ which it resumes. The run config's ``device`` (default cpu) holds model and data
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import sys
@@ -72,7 +73,12 @@ TEST_SEED, VAL_SEED = 10_000, 20_000
 #: Defaults: validations per run, validation samples, and beta's start when annealed.
 VALIDATIONS, VAL_SAMPLES, BETA_START = 20, 1024, 0.01
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
+#: One update for all parameters at once: a K = 32 NF holds 96 small tensors, and Adam's
+#: loop over them took 8.8 ms of a 21 ms step (fused: 1.9 ms; /tmp script, one thread).
+OPTIMIZERS = {
+    "adam": functools.partial(torch.optim.Adam, fused=True),
+    "rmsprop": functools.partial(torch.optim.RMSprop, foreach=True),
+}
 
 
 def device_scope(device: torch.device) -> contextlib.AbstractContextManager:
