@@ -72,6 +72,7 @@ def lr_scheduler(
         optimizer, lambda step: LR_SCHEDULES[schedule](step, iterations)
     )
 
+
 T = TypeVar("T")
 
 

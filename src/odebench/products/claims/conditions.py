@@ -151,7 +151,9 @@ def trained_to_convergence(table: str, names: tuple[str, ...], **where: Any) -> 
         )
 
     return Condition(
-        lambda reference: "every compared arm converged (its validation loss flat near its best "
-        "at the end of training)",
+        lambda reference: (
+            "every compared arm converged (its validation loss flat near its best "
+            "at the end of training)"
+        ),
         unmet,
     )
