@@ -49,6 +49,7 @@ class RunFamily:
         inputs: the rule's inputs: ``inputs(resolved)`` -> name -> path or pattern (with
             the rule's ``{arm}`` and ``{seed}`` wildcards).
         seeds_key: the section of the resolved config whose ``seeds`` it trains with
+            (dotted for a nested one: ``cnf.likelihood``)
             (None: the budget's own).
         threads: torch threads per job; None: the budget's ``threads``.
         on_device: whether it trains on the config's ``device`` (a GPU where asked);
@@ -83,7 +84,9 @@ class RunFamily:
 
     def seeds(self, resolved: Resolved) -> list[int]:
         """The seeds its runs train with in budget ``resolved``."""
-        section = resolved if self.seeds_key is None else resolved[self.seeds_key]
+        section = resolved
+        for key in (self.seeds_key or "").split(".") if self.seeds_key else ():
+            section = section[key]
         return list(section["seeds"])
 
     def job_threads(self, resolved: Resolved) -> int:

@@ -128,6 +128,10 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
     for family in ("cnf", "spirals"):
         if config.get("seeds") is not None or resolved[family].get("seeds") is None:
             resolved[family]["seeds"] = list(resolved["seeds"])
+    # Figure 5's runs may have more seeds again (their spread asks for it); null = the CNF's.
+    likelihood = resolved["cnf"]["likelihood"]
+    if config.get("seeds") is not None or likelihood.get("seeds") is None:
+        likelihood["seeds"] = list(resolved["cnf"]["seeds"])
     resolved["device"] = config["device"]
     resolved["solver"] = dict(config.get("solver") or DEFAULT_SOLVER)
     resolved["data"] = dict(config["data"])

@@ -1,4 +1,4 @@
-"""The figures' own tables, collected from files of the runs of one seed.
+"""The figures' own tables, collected from files of one run per arm.
 
 Each function is a table builder of :mod:`odebench.products.registry`: it concatenates
 one csv of every run it is given, tagged with keys of the run's config. Figure 4 also
@@ -43,14 +43,37 @@ def spiral_trajectories(
     artifacts.write_text(out, table.to_csv(index=False))
 
 
+def median_kl_runs(run_dirs: Iterable[Path]) -> list[Path]:
+    """Of each (target, model, capacity) arm's runs, the one with the median test KL."""
+    arms: dict[tuple, list[tuple[float, int, Path]]] = {}
+    for run_dir in map(Path, run_dirs):
+        run = artifacts.read_json(run_dir / paths.CONFIG_JSON)
+        metrics_file = run_dir / paths.METRICS_JSON
+        kl = artifacts.read_json(metrics_file).get("kl") if metrics_file.is_file() else None
+        kl = float("inf") if kl is None or kl != kl else float(kl)  # failed runs last
+        arm = (run["target"], run["model"], run["capacity"])
+        arms.setdefault(arm, []).append((kl, int(run["seed"]), run_dir))
+    chosen = []
+    for runs in arms.values():
+        ranked = sorted(runs, key=lambda r: (r[0], r[1]))
+        finite = [r for r in ranked if r[0] != float("inf")] or ranked
+        chosen.append(finite[(len(finite) - 1) // 2][2])
+    return chosen
+
+
 def learned_densities(
     inputs: Mapping[str, Sequence[Path]], reference: Any, settings: Mapping[str, Any], out: Path
 ) -> None:
-    """Figure 4: every flow's learned density on the grid, and each target's true one."""
+    """Figure 4: each flow's learned density on the grid, and each target's true one.
+
+    Of an arm's seeds the one with the median test KL is drawn (the lower of the middle
+    two for an even count; failed runs only when nothing else is there), so that the
+    picture is the arm's typical fit, neither its luckiest nor its worst seed.
+    """
     from odebench.cnf.densities import density_on_grid
 
     keys = ("target", "model", "capacity", "seed")
-    table = collect_run_tables(run_dirs_of(inputs["grids"]), paths.GRID_CSV, keys)
+    table = collect_run_tables(median_kl_runs(run_dirs_of(inputs["grids"])), paths.GRID_CSV, keys)
     lim, points = float(settings["grid"]["lim"]), int(settings["grid"]["points"])
     targets = [density_on_grid(name, lim, points).assign(target=name, model="target",
                                                          capacity=0, seed=-1)

@@ -31,9 +31,9 @@ def _grid_image(rows: pd.DataFrame) -> tuple[np.ndarray, tuple[float, float, flo
     return image, (xs[0] - step, xs[-1] + step, ys[0] - step, ys[-1] + step)
 
 
-def _density_image(ax, rows: pd.DataFrame, title: str, norm, cmap) -> Any:
+def _density_image(ax, rows: pd.DataFrame, title: str, norm, cmap, size: float = 8) -> Any:
     """A density on its grid as an image on ``norm``'s colour scale; None without rows."""
-    ax.set_title(title, fontsize=8)
+    ax.set_title(title, fontsize=size)
     if rows.empty or rows["density"].isna().all():
         _no_data(ax, "no density\n(run failed?)")
         return None
@@ -49,12 +49,12 @@ def _cmap(plt):
     return cmap
 
 
-def _small_ticks(ax) -> None:
+def _small_ticks(ax, size: float = 6) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(3, integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(3, integer=True))
-    ax.tick_params(labelsize=6, pad=1)
+    ax.tick_params(labelsize=size, pad=1)
     ax.grid(False)
 
 
@@ -73,7 +73,7 @@ def fig4_density_matching(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
     )  # fmt: skip
     n_images = 1 + len(arms)
     fig, axes = plt.subplots(len(targets), n_images + 1, squeeze=False, layout="constrained",
-                             figsize=(1.9 * n_images + 4.2, 2.25 * len(targets) + 0.6),
+                             figsize=(2.3 * n_images + 5.0, 2.7 * len(targets) + 0.9),
                              width_ratios=[1] * n_images + [1.9])  # fmt: skip
     colors = {"nf": palette()[0], "cnf": palette()[1]}
     names = {"nf": "planar NF, K layers", "cnf": "planar CNF, M units"}
@@ -87,22 +87,24 @@ def fig4_density_matching(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
         for arm in arms.itertuples():
             letter = "K" if arm.model == "nf" else "M"
             learned = rows[(rows["model"] == arm.model) & (rows["capacity"] == arm.capacity)]
-            panels.append((learned, f"{arm.model.upper()} {letter} = {arm.capacity}"))
+            seeds = sorted(learned["seed"].unique()) if "seed" in learned else []
+            drawn_seed = f" (seed {seeds[0]})" if len(seeds) == 1 else ""
+            panels.append((learned, f"{arm.model.upper()} {letter} = {arm.capacity}{drawn_seed}"))
         image = None
         for c, (ax, (data, title)) in enumerate(zip(row[:n_images], panels, strict=True)):
-            image = _density_image(ax, data, title, norm, cmap) or image
-            _small_ticks(ax)
+            image = _density_image(ax, data, title, norm, cmap, size=9) or image
+            _small_ticks(ax, size=8)
             if c == 0:
-                ax.set_ylabel("x₂", fontsize=7, labelpad=1)
+                ax.set_ylabel("x₂", fontsize=9, labelpad=1)
             else:
                 ax.tick_params(labelleft=False)
             if r == len(targets) - 1:
-                ax.set_xlabel("x₁", fontsize=7, labelpad=1)
+                ax.set_xlabel("x₁", fontsize=9, labelpad=1)
         if image is not None:
             bar = fig.colorbar(image, ax=list(row[:n_images]), shrink=0.85, pad=0.01,
                                aspect=15)  # fmt: skip
-            bar.ax.set_title("density", fontsize=7)
-            bar.ax.tick_params(labelsize=6)
+            bar.ax.set_title("density", fontsize=9)
+            bar.ax.tick_params(labelsize=8)
         ax = row[-1]
         drawn = False
         for model, group in kl[kl["target"] == target].groupby("model"):
@@ -111,12 +113,12 @@ def fig4_density_matching(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
             if ok.empty:
                 continue
             ax.errorbar(ok["capacity"], ok["kl_mean"], yerr=_std(ok["kl_std"]), marker="o",
-                        markersize=4, capsize=2, color=colors.get(model),
+                        markersize=5, capsize=3, color=colors.get(model),
                         label=names.get(model, model))  # fmt: skip
             if "params_mean" in ok:  # each point's parameter count beside it
                 for arm in ok.dropna(subset=["params_mean"]).itertuples():
                     ax.annotate(f"{arm.params_mean:,.0f} params", (arm.capacity, arm.kl_mean),
-                                xytext=(5, 3), textcoords="offset points", fontsize=5.5,
+                                xytext=(5, 3), textcoords="offset points", fontsize=7,
                                 color=colors.get(model))  # fmt: skip
             drawn = True
         if not drawn:
@@ -127,22 +129,21 @@ def fig4_density_matching(t: Mapping[str, pd.DataFrame]) -> plt.Figure:
             ax.minorticks_off()
             ax.set_ylim(bottom=min(0, ax.get_ylim()[0]), top=ax.get_ylim()[1] * 1.08)
             ax.set_xlim(min(capacities) / 1.4, max(capacities) * 1.9)  # room for the labels
-        ax.set_xlabel("K (NF) / M (CNF)", fontsize=7, labelpad=1)
-        ax.set_ylabel("KL(q‖p), nats", fontsize=7)
-        ax.tick_params(labelsize=6)
-        ax.set_title(f"(d) KL vs capacity: {target}", fontsize=8)
+        ax.set_xlabel("K (NF) / M (CNF)", fontsize=9, labelpad=1)
+        ax.set_ylabel("KL(q‖p), nats", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.set_title(f"KL against capacity: {target}", fontsize=10)
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color=colors[m], marker="o", markersize=4, label=names[m])
+    handles = [Line2D([], [], color=colors[m], marker="o", markersize=5, label=names[m])
                for m in ("nf", "cnf") if m in set(kl["model"])]  # fmt: skip
-    fig.legend(handles=handles, loc="outside lower right", ncol=len(handles), fontsize=7,
-               title=f"(d): KL(q‖p) {_seeds_text(kl['n_seeds'])}{_failed_text(kl)}; "
-               "labels: parameters of each flow", title_fontsize=7)  # fmt: skip
-    seed = sorted(grids.loc[grids["model"] != "target", "seed"].unique())[:1] if "seed" in grids \
-        else []  # fmt: skip
-    seed_text = f" (densities: seed {seed[0]})" if seed else ""
+    fig.legend(handles=handles, loc="outside lower right", ncol=len(handles), fontsize=9,
+               title=f"right column (the paper's panel d): KL(q‖p) {_seeds_text(kl['n_seeds'])}"
+               f"{_failed_text(kl)}; labels: parameters of each flow",
+               title_fontsize=9)  # fmt: skip
     fig.suptitle(f"Fig. 4 of {PAPER}: density matching, planar NF (depth K) vs planar CNF "
-                 f"(width M){seed_text}; one colour scale per row", fontsize=9)  # fmt: skip
+                 "(width M); each arm's density drawn from its median-KL seed; one colour "
+                 "scale per row", fontsize=11)  # fmt: skip
     return fig
 
 
