@@ -128,8 +128,8 @@ def test_smoke_dag_writes_table2_with_the_reference_rows_and_figure8(smoke_dag):
     # smoke: one model of each kind (an RNN, the latent ODE, a reference predictor)
     assert set(table["model"]) == {"rnn", "latent_ode", "hold_last"} and len(table) == 3
     assert {"model", "n_obs", "n_seeds", "rmse_mean", "rmse_std", "paper_rmse", "rmse_ratio",
-            "rmse_seeds", "latent_ode_minus_low", "latent_ode_minus_high",
-            "val_gain_last_quarter"} <= set(table.columns)  # fmt: skip
+            "rmse_seeds", "latent_ode_minus_low", "latent_ode_minus_high", "convergence",
+            "n_converged", "val_fall_max", "val_excess_max"} <= set(table.columns)  # fmt: skip
     paper = table.set_index(["model", "n_obs"])["paper_rmse"]
     assert paper[("latent_ode", 30)] == 0.1642 and paper[("rnn", 30)] == 0.3937
     assert np.isnan(paper[("hold_last", 30)])  # the paper has no reference predictors

@@ -94,35 +94,6 @@ def has_rows(table: str, requirement: str, why: str, **where: Any) -> Condition:
     return Condition(lambda reference: requirement, unmet)
 
 
-def converged(table: str, column: str, limit: float, **where: Any) -> Condition:
-    """Every compared arm's ``column`` (a loss still falling at the end of training, as a
-    fraction) at most ``limit``: a model still improving is not the model the paper
-    compares."""
-
-    def unmet(tables: Tables, reference: Mapping[str, Any]) -> str | None:
-        rows = tables.rows(table, [column], **where)
-        gains = pd.to_numeric(rows[column], errors="coerce")
-        still = rows[gains > limit]
-        if still.empty:
-            return None
-        worst = ", ".join(
-            f"{r['model']} n = {r['n_obs']}: {100 * float(r[column]):.0f}%"
-            for _, r in still.iterrows()
-        )  # fmt: skip
-        return (
-            f"still improving at the end of training: the validation loss fell by more than "
-            f"{limit:.0%} over the last quarter of training for {worst}"
-        )
-
-    return Condition(
-        lambda reference: (
-            f"every compared arm converged (validation loss falling by at most "
-            f"{limit:.0%} over the last quarter of training: more iterations)"
-        ),
-        unmet,
-    )
-
-
 def trained_to_convergence(table: str, names: tuple[str, ...], **where: Any) -> Condition:
     """Every compared arm of ``table`` (rows as :meth:`Tables.rows`) converged by the
     convergence rule its table applied (its ``convergence`` column, see
@@ -145,7 +116,7 @@ def trained_to_convergence(table: str, names: tuple[str, ...], **where: Any) -> 
             for _, r in open_.iterrows()
         )  # fmt: skip
         return (
-            f"not trained to convergence: {arms}; the claim compares trained flows and needs "
+            f"not trained to convergence: {arms}; the claim compares trained models and needs "
             f"every compared arm converged by the rule stated in {table}'s notes (more "
             "iterations for an arm still improving, a steadier schedule for an unstable one)"
         )
