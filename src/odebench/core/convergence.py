@@ -21,8 +21,8 @@ lost it, whatever its trend: more iterations of the same schedule will not help)
 end, so ``converged`` says that this schedule has finished, not that no schedule could
 do better.
 
-Not yet read by any table: the spirals and flow families are to record their curves'
-verdicts with it (issues 26 and 27).
+Read by the flow tables and Table 2 through :mod:`odebench.products.curves`, each with
+its own limits (the tables state them).
 
 Pure Python: the tables that report it import no torch.
 """
